@@ -1,0 +1,508 @@
+// Package classify follows TCP three-way handshakes and tells how each
+// attempt ended (SPEC §4).
+//
+// A Classifier is a pure state machine: packets and their capture times go
+// in through Handle, the passing of time through Advance, and ended sessions
+// come out as Events. It reads no clock, file or socket and keeps no global
+// state, so a capture replayed through it always gives the same events. The
+// clock is the packet time: a session that sees no handshake packet for the
+// timeout ends as a timeout at exactly its last packet's time plus the
+// timeout.
+//
+// Sessions live in an open-addressing hash table over a slab of pointer-free
+// entries. Deadlines need no heap or timer wheel: every session on one of the
+// three expiry lists (pending, failed, done) lives for the same duration
+// after its last refresh, so a list kept in refresh order is in deadline
+// order, and expiry only ever looks at list heads. Steady-state handling
+// allocates nothing.
+package classify
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"net/netip"
+	"time"
+
+	"github.com/tcpeek/tcpeek/internal/decode"
+)
+
+// Result is how a handshake attempt ended.
+type Result uint8
+
+// Results of a session.
+const (
+	// Success is a completed three-way handshake.
+	Success Result = iota + 1
+	// Timeout is an attempt that got no answer within the timeout, or that
+	// the initiator abandoned for a SYN with another ISN.
+	Timeout
+	// Reject is an attempt the responder answered with an RST.
+	Reject
+	// Unreach is an attempt answered by an ICMP destination unreachable.
+	Unreach
+	// Abort is an attempt the initiator reset before it completed.
+	Abort
+)
+
+var resultNames = [...]string{"", "success", "timeout", "reject", "unreach", "abort"}
+
+// String returns the result's name as the JSON output spells it.
+func (r Result) String() string {
+	if int(r) < len(resultNames) && r != 0 {
+		return resultNames[r]
+	}
+	return fmt.Sprintf("result(%d)", uint8(r))
+}
+
+// EventKind tells what an Event reports.
+type EventKind uint8
+
+// Kinds of events.
+const (
+	// Ended reports a session that ended, with its result.
+	Ended EventKind = iota
+	// LateRetry reports that a failed session, remembered after it ended,
+	// got its first retransmitted SYN (rule 9): it now counts in
+	// failure.dupsyn. Only Filters and Result are set.
+	LateRetry
+)
+
+// Event is what the classifier reports. It is valid only during the Emit
+// call that delivers it.
+type Event struct {
+	Kind    EventKind
+	Result  Result
+	Filters uint64 // bit i set: counted by filter i
+	// Start is the time of the first SYN, End the time the session ended,
+	// SynAck the time of the first SYN/ACK (0 if none was seen); Unix
+	// nanoseconds of packet time.
+	Start, End, SynAck int64
+	// Init and Resp are the initiator's and responder's addresses.
+	Init, Resp         netip.Addr
+	InitPort, RespPort uint16
+	// ICMPType and ICMPCode are those of the message that ended an Unreach
+	// session.
+	ICMPType, ICMPCode uint8
+	// DupSYN and DupSYNACK count retransmitted SYNs and SYN/ACKs (capture
+	// copies are not counted).
+	DupSYN, DupSYNACK uint32
+}
+
+// Config sets up a Classifier.
+type Config struct {
+	// Timeout is how long a handshake may go without a handshake packet,
+	// and how long a failed attempt is remembered. It must be positive.
+	Timeout time.Duration
+	// MaxSessions bounds the sessions in progress; SYNs beyond it are
+	// counted as overflow and not tracked. It also bounds each of the two
+	// memories of ended sessions. It must be positive.
+	MaxSessions int
+	// ICMP enables rule 7: ICMP destination-unreachable ends sessions.
+	ICMP bool
+	// Match returns the filters that count a new session (a bit mask), 0 if
+	// it is not to be tracked. Nil counts every session in filter 0.
+	Match func(init, resp netip.Addr, respPort uint16) uint64
+	// Emit receives every event; nil drops them.
+	Emit func(*Event)
+	// Seed seeds the session hash (0: a random seed). Results never
+	// depend on it.
+	Seed uint64
+}
+
+// copyWindow is how close a repeated SYN or SYN/ACK must follow the previous
+// one to be a capture copy when no header field can tell (rule 2).
+const copyWindow = int64(10 * time.Millisecond)
+
+// doneMemory is how long a completed handshake is remembered (rule 4).
+const doneMemory = int64(time.Second)
+
+// Expiry list identifiers.
+const (
+	listPending uint8 = iota
+	listFailed
+	listDone
+	numLists
+)
+
+// Classifier is the handshake state machine. It is not safe for concurrent
+// use: one goroutine feeds it.
+type Classifier struct {
+	cfg      Config
+	timeout  int64
+	clock    int64
+	tab      table
+	lists    [numLists]list
+	dur      [numLists]int64
+	ev       Event
+	overflow uint64
+	dups     uint64
+}
+
+// New returns a Classifier. It panics if cfg.Timeout or cfg.MaxSessions is
+// not positive, which is a programming error (the command line checks them).
+func New(cfg Config) *Classifier {
+	if cfg.Timeout <= 0 || cfg.MaxSessions <= 0 {
+		panic("classify: Timeout and MaxSessions must be positive")
+	}
+	seed := cfg.Seed
+	if seed == 0 {
+		seed = rand.Uint64()
+	}
+	c := &Classifier{
+		cfg:     cfg,
+		timeout: int64(cfg.Timeout),
+		tab:     newTable(seed),
+	}
+	for i := range c.lists {
+		c.lists[i] = newList()
+	}
+	c.dur = [numLists]int64{c.timeout, c.timeout, doneMemory}
+	return c
+}
+
+// InProgress returns the number of sessions in progress. At the end of a
+// capture file these are the pending sessions (rule 11).
+func (c *Classifier) InProgress() int { return c.lists[listPending].n }
+
+// Overflow returns how many SYNs were not tracked because MaxSessions
+// sessions were in progress.
+func (c *Classifier) Overflow() uint64 { return c.overflow }
+
+// Duplicates returns how many SYNs and SYN/ACKs were capture copies of the
+// previous one rather than retransmissions.
+func (c *Classifier) Duplicates() uint64 { return c.dups }
+
+// Clock returns the classifier's current time: the latest packet or Advance
+// time it was given.
+func (c *Classifier) Clock() int64 { return c.clock }
+
+// Advance moves the clock to now (Unix nanoseconds) and ends every session
+// whose deadline lies before it. Time never goes back: an earlier now is
+// ignored.
+func (c *Classifier) Advance(now int64) {
+	if now > c.clock {
+		c.clock = now
+	}
+	for {
+		best, bestDL := -1, int64(0)
+		for l := range c.lists {
+			h := c.lists[l].head
+			if h < 0 {
+				continue
+			}
+			dl := c.tab.slab[h].last + c.dur[l]
+			if dl < c.clock && (best < 0 || dl < bestDL) {
+				best, bestDL = l, dl
+			}
+		}
+		if best < 0 {
+			return
+		}
+		i := c.lists[best].head
+		if uint8(best) == listPending {
+			c.end(i, Timeout, bestDL, 0, 0)
+		} else {
+			c.forget(i)
+		}
+	}
+}
+
+// Handle processes one decoded packet captured at time t (Unix
+// nanoseconds). Packets of KindNone are ignored.
+func (c *Classifier) Handle(p *decode.Packet, t int64) {
+	c.Advance(t)
+	switch p.Kind {
+	case decode.KindTCP:
+		c.tcp(p)
+	case decode.KindICMP:
+		if c.cfg.ICMP {
+			c.icmp(p)
+		}
+	}
+}
+
+func (c *Classifier) tcp(p *decode.Packet) {
+	src, dst := addrOf(p.Src), addrOf(p.Dst)
+	i, fromInit, h := c.tab.lookup(src, p.SrcPort, dst, p.DstPort)
+	f := p.Flags
+	switch {
+	case f&decode.RST != 0:
+		if i >= 0 {
+			c.rst(i, fromInit, p)
+		}
+	case f&decode.SYN != 0 && f&(decode.ACK|decode.FIN) == 0:
+		c.syn(i, fromInit, h, src, dst, p)
+	case f&decode.SYN != 0 && f&decode.ACK != 0 && f&decode.FIN == 0:
+		if i >= 0 && !fromInit {
+			c.synAck(i, p)
+		}
+	case f&(decode.SYN|decode.ACK) == decode.ACK:
+		if i >= 0 && fromInit {
+			c.ack(i, p)
+		}
+	}
+}
+
+// syn handles a SYN (rules 1, 2, 9).
+func (c *Classifier) syn(i int32, fromInit bool, h uint32, src, dst addr, p *decode.Packet) {
+	if i < 0 {
+		c.open(h, src, dst, p)
+		return
+	}
+	e := &c.tab.slab[i]
+	if !fromInit {
+		// A SYN the other way round: a simultaneous open while pending
+		// (ignored), or a new attempt on a remembered tuple.
+		if e.state != statePending {
+			c.forget(i)
+			c.open(h, src, dst, p)
+		}
+		return
+	}
+	if p.Seq != e.iisn {
+		// A new ISN: a new attempt. A pending one was abandoned.
+		if e.state == statePending {
+			c.end(i, Timeout, c.clock, 0, 0)
+		}
+		c.forget(i)
+		c.open(h, src, dst, p)
+		return
+	}
+	isCopy := c.isCopy(e.flags&flagV4 != 0, e.synID, p.IPID, e.flags&flagSynTS != 0, e.synTS, p, e.lastSyn)
+	e.synID, e.synTS, e.lastSyn = p.IPID, p.TSVal, c.clock
+	e.flags = setFlag(e.flags, flagSynTS, p.HasTS)
+	if isCopy {
+		c.dups++
+		return
+	}
+	switch e.state {
+	case statePending:
+		e.dupSyn++
+		c.refresh(i, listPending)
+	case stateFailed:
+		// A retry of an ended attempt (Windows after RST, Linux after
+		// ICMPv6 port unreachable): it counts on that session.
+		e.dupSyn++
+		if e.dupSyn == 1 {
+			c.ev = Event{Kind: LateRetry, Filters: e.filters}
+			c.emit()
+		}
+		c.refresh(i, listFailed)
+	}
+}
+
+// synAck handles a SYN/ACK from the responder (rule 3).
+func (c *Classifier) synAck(i int32, p *decode.Packet) {
+	e := &c.tab.slab[i]
+	if !e.acksSyn(p.Ack) {
+		return
+	}
+	if e.flags&flagSynAck == 0 {
+		if e.state != statePending {
+			return
+		}
+		e.flags |= flagSynAck
+		e.risn, e.synack = p.Seq, c.clock
+		e.saID, e.saTS, e.lastSynAck = p.IPID, p.TSVal, c.clock
+		e.flags = setFlag(e.flags, flagSynAckTS, p.HasTS)
+		c.refresh(i, listPending)
+		return
+	}
+	if p.Seq != e.risn {
+		return
+	}
+	isCopy := c.isCopy(e.flags&flagV4 != 0, e.saID, p.IPID, e.flags&flagSynAckTS != 0, e.saTS, p, e.lastSynAck)
+	e.saID, e.saTS, e.lastSynAck = p.IPID, p.TSVal, c.clock
+	e.flags = setFlag(e.flags, flagSynAckTS, p.HasTS)
+	if isCopy {
+		c.dups++
+		return
+	}
+	if e.state == statePending {
+		e.dupSynAck++
+		c.refresh(i, listPending)
+	}
+}
+
+// ack handles a segment from the initiator with ACK set and SYN, RST clear
+// (rule 4).
+func (c *Classifier) ack(i int32, p *decode.Packet) {
+	e := &c.tab.slab[i]
+	if e.state != statePending {
+		return
+	}
+	if e.flags&flagSynAck != 0 {
+		if p.Ack == e.risn+1 {
+			c.end(i, Success, c.clock, 0, 0)
+		}
+		return
+	}
+	if e.acksSyn(p.Seq) { // the SYN/ACK was not captured
+		c.end(i, Success, c.clock, 0, 0)
+	}
+}
+
+// rst handles an RST (rules 5, 6).
+func (c *Classifier) rst(i int32, fromInit bool, p *decode.Packet) {
+	e := &c.tab.slab[i]
+	if e.state != statePending {
+		return
+	}
+	if fromInit {
+		if p.Seq == e.iisn || e.acksSyn(p.Seq) {
+			c.end(i, Abort, c.clock, 0, 0)
+		}
+		return
+	}
+	answersSyn := p.Flags&decode.ACK != 0 && e.acksSyn(p.Ack)
+	afterSynAck := e.flags&flagSynAck != 0 && (p.Seq == e.risn || p.Seq == e.risn+1)
+	if answersSyn || afterSynAck {
+		c.end(i, Reject, c.clock, 0, 0)
+	}
+}
+
+// icmp handles an ICMP destination unreachable quoting a TCP segment (rule 7).
+func (c *Classifier) icmp(p *decode.Packet) {
+	if p.Src.Is4() && p.ICMPType == 3 && p.ICMPCode == 4 {
+		return // fragmentation needed: a path MTU matter, not unreachability
+	}
+	i, fromInit, _ := c.tab.lookup(addrOf(p.Src), p.SrcPort, addrOf(p.Dst), p.DstPort)
+	if i < 0 {
+		return
+	}
+	e := &c.tab.slab[i]
+	if e.state != statePending {
+		return
+	}
+	var match bool
+	if fromInit {
+		match = p.Seq == e.iisn || e.acksSyn(p.Seq)
+	} else {
+		match = e.flags&flagSynAck != 0 && (p.Seq == e.risn || p.Seq == e.risn+1)
+	}
+	if match {
+		c.end(i, Unreach, c.clock, p.ICMPType, p.ICMPCode)
+	}
+}
+
+// isCopy tells whether a repeated SYN or SYN/ACK p is a capture copy of the
+// previous one (ID prevID, timestamp prevTS, at time prevT) rather than a
+// retransmission (rule 2).
+func (c *Classifier) isCopy(v4 bool, prevID, id uint16, prevHasTS bool, prevTS uint32, p *decode.Packet, prevT int64) bool {
+	told := false
+	if v4 && (prevID != 0 || id != 0) { // ID 0 tells nothing
+		if prevID != id {
+			return false
+		}
+		told = true
+	}
+	if prevHasTS != p.HasTS {
+		return false // a copy has the same options
+	}
+	if p.HasTS {
+		if prevTS != p.TSVal {
+			return false
+		}
+		told = true
+	}
+	if told {
+		return true
+	}
+	return c.clock-prevT <= copyWindow
+}
+
+func setFlag(flags, bit uint8, on bool) uint8 {
+	if on {
+		return flags | bit
+	}
+	return flags &^ bit
+}
+
+// open starts a session for the SYN p, whose 4-tuple has no entry (rule 1).
+func (c *Classifier) open(h uint32, src, dst addr, p *decode.Packet) {
+	mask := uint64(1)
+	if c.cfg.Match != nil {
+		mask = c.cfg.Match(p.Src, p.Dst, p.DstPort)
+	}
+	if mask == 0 {
+		return // no filter counts it: not worth the memory
+	}
+	if c.lists[listPending].n >= c.cfg.MaxSessions {
+		c.overflow++
+		return
+	}
+	i := c.tab.alloc()
+	e := &c.tab.slab[i]
+	e.ia, e.ra = src, dst
+	e.iport, e.rport = p.SrcPort, p.DstPort
+	e.state = statePending
+	if p.Src.Is4() {
+		e.flags |= flagV4
+	}
+	e.flags = setFlag(e.flags, flagSynTS, p.HasTS)
+	e.iisn = p.Seq
+	e.synLen = p.PayloadLen
+	e.start, e.last, e.lastSyn = c.clock, c.clock, c.clock
+	e.synID, e.synTS = p.IPID, p.TSVal
+	e.filters = mask
+	e.hash = h
+	c.tab.insert(i)
+	c.tab.pushBack(&c.lists[listPending], listPending, i)
+}
+
+// refresh restarts the deadline of entry i, which is on list l.
+func (c *Classifier) refresh(i int32, l uint8) {
+	c.tab.unlink(&c.lists[l], i)
+	c.tab.slab[i].last = c.clock
+	c.tab.pushBack(&c.lists[l], l, i)
+}
+
+// end ends the pending session i with result r at time t, reports it, and
+// moves it to the memory of failed or completed sessions.
+func (c *Classifier) end(i int32, r Result, t int64, icmpType, icmpCode uint8) {
+	e := &c.tab.slab[i]
+	v4 := e.flags&flagV4 != 0
+	c.ev = Event{
+		Kind:      Ended,
+		Result:    r,
+		Filters:   e.filters,
+		Start:     e.start,
+		End:       t,
+		Init:      e.ia.netip(v4),
+		Resp:      e.ra.netip(v4),
+		InitPort:  e.iport,
+		RespPort:  e.rport,
+		ICMPType:  icmpType,
+		ICMPCode:  icmpCode,
+		DupSYN:    e.dupSyn,
+		DupSYNACK: e.dupSynAck,
+	}
+	if e.flags&flagSynAck != 0 {
+		c.ev.SynAck = e.synack
+	}
+	c.tab.unlink(&c.lists[listPending], i)
+	l, state := listFailed, stateFailed
+	if r == Success {
+		l, state = listDone, stateDone
+	}
+	e.state = state
+	e.last = t
+	c.tab.pushBack(&c.lists[l], l, i)
+	if c.lists[l].n > c.cfg.MaxSessions {
+		// The memory is full: forget its oldest entry.
+		c.forget(c.lists[l].head)
+	}
+	c.emit()
+}
+
+// forget removes entry i from its list and the table.
+func (c *Classifier) forget(i int32) {
+	c.tab.unlink(&c.lists[c.tab.slab[i].list], i)
+	c.tab.remove(i)
+}
+
+func (c *Classifier) emit() {
+	if c.cfg.Emit != nil {
+		c.cfg.Emit(&c.ev)
+	}
+}

@@ -1,0 +1,685 @@
+package classify
+
+import (
+	"fmt"
+	"net"
+	"net/netip"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/gopacket/gopacket"
+	"github.com/gopacket/gopacket/layers"
+
+	"github.com/tcpeek/tcpeek/internal/decode"
+)
+
+// The test network: a client and a server of each family.
+var (
+	cli4 = netip.MustParseAddr("192.0.2.10")
+	srv4 = netip.MustParseAddr("198.51.100.20")
+	cli6 = netip.MustParseAddr("2001:db8::10")
+	srv6 = netip.MustParseAddr("2001:db8:1::20")
+)
+
+const (
+	cport = 40000
+	sport = 80
+	isn   = 1000  // the client's ISN
+	risn  = 50000 // the server's ISN
+)
+
+// t0 is the time of the first packet of every scenario.
+var t0 = time.Date(2024, 5, 1, 12, 0, 0, 0, time.UTC).UnixNano()
+
+// step is one packet of a scenario (or, with advance, only the passing of
+// time). Segments go from the client ('c') or the server ('s').
+type step struct {
+	at      time.Duration
+	dir     byte   // 'c' or 's'
+	flags   string // S, A, R, F, P, E (ECE), W (CWR)
+	seq     uint32
+	ack     uint32
+	id      uint16 // IPv4 ID (ignored for IPv6)
+	ts      uint32 // TCP timestamp value; 0: no timestamp option
+	data    int    // payload bytes
+	vlan    uint16 // 802.1Q tag; 0: none
+	icmp    int    // >0: an ICMP unreachable with code icmp-1, quoting a segment sent in direction dir with seq
+	advance bool   // only Advance the clock to at
+}
+
+// icmpCode returns the step field value for an ICMP message of code c.
+func icmpCode(c int) int { return c + 1 }
+
+// portUnreach is the code of port unreachable in the scenario's family: 3 in
+// ICMPv4, 4 in ICMPv6 (where 4 is not "fragmentation needed").
+const portUnreach = 100
+
+// want is an expected event.
+type want struct {
+	kind      EventKind
+	result    Result
+	reversed  bool          // the server initiated
+	start     time.Duration // offsets from t0
+	end       time.Duration
+	synack    time.Duration // -1: no SYN/ACK
+	dupSyn    uint32
+	dupSynAck uint32
+	icmpCode  uint8
+}
+
+func ended(r Result, start, end, synack time.Duration, dupSyn, dupSynAck uint32) want {
+	return want{kind: Ended, result: r, start: start, end: end, synack: synack, dupSyn: dupSyn, dupSynAck: dupSynAck}
+}
+
+// frame serializes a step of the given family as an Ethernet frame.
+func frame(t testing.TB, v6 bool, s step) []byte {
+	t.Helper()
+	src, dst := cli4, srv4
+	if v6 {
+		src, dst = cli6, srv6
+	}
+	sp, dp := uint16(cport), uint16(sport)
+	if s.dir == 's' {
+		src, dst = dst, src
+		sp, dp = dp, sp
+	}
+	tcp := &layers.TCP{
+		SrcPort: layers.TCPPort(sp), DstPort: layers.TCPPort(dp),
+		Seq: s.seq, Ack: s.ack, Window: 64240,
+	}
+	for _, f := range s.flags {
+		switch f {
+		case 'S':
+			tcp.SYN = true
+		case 'A':
+			tcp.ACK = true
+		case 'R':
+			tcp.RST = true
+		case 'F':
+			tcp.FIN = true
+		case 'P':
+			tcp.PSH = true
+		case 'E':
+			tcp.ECE = true
+		case 'W':
+			tcp.CWR = true
+		default:
+			t.Fatalf("bad flag %q", f)
+		}
+	}
+	if s.ts != 0 {
+		tcp.Options = []layers.TCPOption{
+			{OptionType: layers.TCPOptionKindMSS, OptionLength: 4, OptionData: []byte{5, 0xb4}},
+			{OptionType: layers.TCPOptionKindTimestamps, OptionLength: 10,
+				OptionData: []byte{byte(s.ts >> 24), byte(s.ts >> 16), byte(s.ts >> 8), byte(s.ts), 0, 0, 0, 0}},
+		}
+	}
+	payload := gopacket.Payload(make([]byte, s.data))
+	var l3 []gopacket.SerializableLayer
+	if v6 {
+		ip := &layers.IPv6{Version: 6, HopLimit: 64, NextHeader: layers.IPProtocolTCP,
+			SrcIP: net.IP(src.AsSlice()), DstIP: net.IP(dst.AsSlice())}
+		_ = tcp.SetNetworkLayerForChecksum(ip)
+		l3 = append(l3, ip)
+	} else {
+		ip := &layers.IPv4{Version: 4, IHL: 5, TTL: 64, Id: s.id, Flags: layers.IPv4DontFragment,
+			Protocol: layers.IPProtocolTCP, SrcIP: net.IP(src.AsSlice()), DstIP: net.IP(dst.AsSlice())}
+		_ = tcp.SetNetworkLayerForChecksum(ip)
+		l3 = append(l3, ip)
+	}
+	ipPacket := serialize(t, append(l3, tcp, payload)...)
+	if s.icmp > 0 {
+		// The ICMP error goes back to the segment's sender, from its
+		// destination (a router would do as well).
+		var msg []gopacket.SerializableLayer
+		if v6 {
+			ip := &layers.IPv6{Version: 6, HopLimit: 64, NextHeader: layers.IPProtocolICMPv6,
+				SrcIP: net.IP(dst.AsSlice()), DstIP: net.IP(src.AsSlice())}
+			code := uint8(s.icmp - 1)
+			if s.icmp == icmpCode(portUnreach) {
+				code = 4
+			}
+			ic := &layers.ICMPv6{TypeCode: layers.CreateICMPv6TypeCode(1, code)}
+			_ = ic.SetNetworkLayerForChecksum(ip)
+			msg = append(msg, ip, ic, gopacket.Payload(append([]byte{0, 0, 0, 0}, ipPacket...)))
+		} else {
+			ip := &layers.IPv4{Version: 4, IHL: 5, TTL: 64, Protocol: layers.IPProtocolICMPv4,
+				SrcIP: net.IP(dst.AsSlice()), DstIP: net.IP(src.AsSlice())}
+			code := uint8(s.icmp - 1)
+			if s.icmp == icmpCode(portUnreach) {
+				code = 3
+			}
+			ic := &layers.ICMPv4{TypeCode: layers.CreateICMPv4TypeCode(3, code)}
+			msg = append(msg, ip, ic, gopacket.Payload(ipPacket[:28]))
+		}
+		ipPacket = serialize(t, msg...)
+	}
+	et := layers.EthernetTypeIPv4
+	if v6 {
+		et = layers.EthernetTypeIPv6
+	}
+	eth := &layers.Ethernet{SrcMAC: net.HardwareAddr{2, 0, 0, 0, 0, 1}, DstMAC: net.HardwareAddr{2, 0, 0, 0, 0, 2}, EthernetType: et}
+	if s.vlan != 0 {
+		eth.EthernetType = layers.EthernetTypeDot1Q
+		return serialize(t, eth, &layers.Dot1Q{VLANIdentifier: s.vlan, Type: et}, gopacket.Payload(ipPacket))
+	}
+	return serialize(t, eth, gopacket.Payload(ipPacket))
+}
+
+func serialize(t testing.TB, ls ...gopacket.SerializableLayer) []byte {
+	t.Helper()
+	buf := gopacket.NewSerializeBuffer()
+	if err := gopacket.SerializeLayers(buf, gopacket.SerializeOptions{FixLengths: true, ComputeChecksums: true}, ls...); err != nil {
+		t.Fatal(err)
+	}
+	return append([]byte(nil), buf.Bytes()...)
+}
+
+// run feeds the steps of a scenario through a classifier, in the given
+// family, and returns the events.
+func run(t testing.TB, v6 bool, cfg Config, steps []step) (*Classifier, []Event) {
+	t.Helper()
+	var events []Event
+	cfg.Emit = func(e *Event) { events = append(events, *e) }
+	if cfg.Timeout == 0 {
+		cfg.Timeout = 30 * time.Second
+	}
+	if cfg.MaxSessions == 0 {
+		cfg.MaxSessions = 1000
+	}
+	c := New(cfg)
+	var d decode.Decoder
+	d.Checksum = decode.CheckAll
+	for _, s := range steps {
+		now := t0 + int64(s.at)
+		if s.advance {
+			c.Advance(now)
+			continue
+		}
+		var p decode.Packet
+		if st := d.Decode(&p, decode.LinkEthernet, frame(t, v6, s), false); st != decode.OK {
+			t.Fatalf("step %+v: decode: %v", s, st)
+		}
+		c.Handle(&p, now)
+	}
+	return c, events
+}
+
+func (w want) String() string {
+	return fmt.Sprintf("{kind %d %v rev=%v start=%v end=%v synack=%v dup=%d/%d icmp=%d}",
+		w.kind, w.result, w.reversed, w.start, w.end, w.synack, w.dupSyn, w.dupSynAck, w.icmpCode)
+}
+
+// check compares the events with the wanted ones.
+func check(t *testing.T, v6 bool, got []Event, wants []want) {
+	t.Helper()
+	if len(got) != len(wants) {
+		t.Errorf("got %d events, want %d:\n got  %s\n want %v", len(got), len(wants), eventsString(got), wants)
+		return
+	}
+	for i, w := range wants {
+		g := got[i]
+		if g.Kind != w.kind {
+			t.Errorf("event %d: kind %d, want %d", i, g.Kind, w.kind)
+			continue
+		}
+		if w.kind == LateRetry {
+			if g.Filters != 1 {
+				t.Errorf("event %d: filters %b, want 1", i, g.Filters)
+			}
+			continue
+		}
+		ci, si := cli4, srv4
+		if v6 {
+			ci, si = cli6, srv6
+		}
+		cp, sp := uint16(cport), uint16(sport)
+		if w.reversed {
+			ci, si, cp, sp = si, ci, sp, cp
+		}
+		synack := int64(0)
+		if w.synack >= 0 {
+			synack = t0 + int64(w.synack)
+		}
+		gw := want{kind: g.Kind, result: g.Result, reversed: w.reversed,
+			start: time.Duration(g.Start - t0), end: time.Duration(g.End - t0), synack: w.synack,
+			dupSyn: g.DupSYN, dupSynAck: g.DupSYNACK, icmpCode: g.ICMPCode}
+		if g.SynAck != synack {
+			gw.synack = time.Duration(g.SynAck - t0)
+		}
+		if w.icmpCode == portUnreach {
+			w.icmpCode = 3
+			if v6 {
+				w.icmpCode = 4
+			}
+		}
+		if gw != w {
+			t.Errorf("event %d:\n got  %v\n want %v", i, gw, w)
+		}
+		if g.Init != ci || g.Resp != si || g.InitPort != cp || g.RespPort != sp {
+			t.Errorf("event %d: endpoints %v:%d > %v:%d, want %v:%d > %v:%d", i, g.Init, g.InitPort, g.Resp, g.RespPort, ci, cp, si, sp)
+		}
+		if g.Filters != 1 {
+			t.Errorf("event %d: filters %b, want 1", i, g.Filters)
+		}
+	}
+}
+
+func eventsString(evs []Event) string {
+	var b strings.Builder
+	for _, e := range evs {
+		fmt.Fprintf(&b, "{kind %d %v start=%v end=%v dup=%d/%d icmp=%d/%d} ", e.Kind, e.Result,
+			time.Duration(e.Start-t0), time.Duration(e.End-t0), e.DupSYN, e.DupSYNACK, e.ICMPType, e.ICMPCode)
+	}
+	return b.String()
+}
+
+const (
+	ms = time.Millisecond
+	us = time.Microsecond
+	s1 = time.Second
+)
+
+// Shorthands for the common segments.
+func syn(at time.Duration, id uint16, ts uint32) step {
+	return step{at: at, dir: 'c', flags: "S", seq: isn, id: id, ts: ts}
+}
+func synAck(at time.Duration, id uint16, ts uint32) step {
+	return step{at: at, dir: 's', flags: "SA", seq: risn, ack: isn + 1, id: id, ts: ts}
+}
+func ack(at time.Duration) step {
+	return step{at: at, dir: 'c', flags: "A", seq: isn + 1, ack: risn + 1, id: 9}
+}
+
+type scenario struct {
+	name  string
+	cfg   Config
+	steps []step
+	want  []want
+	want6 []want // for IPv6, if it differs
+	// Counters after the last step.
+	dups       uint64
+	inProgress int
+	overflow   uint64
+}
+
+func scenarios() []scenario {
+	return []scenario{
+		{
+			name:  "rule 1+3+4: SYN, SYN/ACK, ACK",
+			steps: []step{syn(0, 1, 100), synAck(2*ms, 0, 500), ack(3 * ms)},
+			want:  []want{ended(Success, 0, 3*ms, 2*ms, 0, 0)},
+		},
+		{
+			name: "rule 2: SYN x3 then success",
+			steps: []step{syn(0, 1, 100), syn(1*s1, 2, 1100), syn(3*s1, 3, 3100),
+				synAck(3*s1+2*ms, 0, 500), ack(3*s1 + 3*ms)},
+			want: []want{ended(Success, 0, 3*s1+3*ms, 3*s1+2*ms, 2, 0)},
+		},
+		{
+			name: "rule 2: retransmitted SYN without timestamps (IPv6: told by time)",
+			steps: []step{syn(0, 1, 0), syn(1*s1, 2, 0),
+				synAck(1*s1+2*ms, 0, 0), ack(1*s1 + 3*ms)},
+			want: []want{ended(Success, 0, 1*s1+3*ms, 1*s1+2*ms, 1, 0)},
+		},
+		{
+			name: "rule 3: SYN/ACK retransmitted (Linux: ID 0, timestamp differs)",
+			steps: []step{syn(0, 1, 100), synAck(1*ms, 0, 500), synAck(1*s1+1*ms, 0, 1500),
+				ack(1*s1 + 2*ms)},
+			want: []want{ended(Success, 0, 1*s1+2*ms, 1*ms, 0, 1)},
+		},
+		{
+			name: "rule 3: SYN/ACK with another ack number is ignored",
+			steps: []step{syn(0, 1, 100), {at: 1 * ms, dir: 's', flags: "SA", seq: risn, ack: isn + 7, ts: 500},
+				{at: 2 * ms, dir: 'c', flags: "A", seq: isn + 1, ack: risn + 1}, {at: 40 * s1, advance: true}},
+			// The ACK then matches the one-way rule (seq = ISN+1).
+			want: []want{ended(Success, 0, 2*ms, -1, 0, 0)},
+		},
+		{
+			name:  "rule 5: RST+ACK answering the SYN",
+			steps: []step{syn(0, 1, 100), {at: 1 * ms, dir: 's', flags: "RA", seq: 0, ack: isn + 1}},
+			want:  []want{ended(Reject, 0, 1*ms, -1, 0, 0)},
+		},
+		{
+			name: "rule 5: RST from the responder after its SYN/ACK",
+			steps: []step{syn(0, 1, 100), synAck(1*ms, 0, 500),
+				{at: 5 * ms, dir: 's', flags: "R", seq: risn + 1}},
+			want: []want{ended(Reject, 0, 5*ms, 1*ms, 0, 0)},
+		},
+		{
+			name: "rule 6: RST from the initiator after the SYN/ACK (abort)",
+			steps: []step{syn(0, 1, 100), synAck(1*ms, 0, 500),
+				{at: 2 * ms, dir: 'c', flags: "R", seq: isn + 1}},
+			want: []want{ended(Abort, 0, 2*ms, 1*ms, 0, 0)},
+		},
+		{
+			name:  "rule 6: RST from the initiator before any answer (abort)",
+			steps: []step{syn(0, 1, 100), {at: 2 * s1, dir: 'c', flags: "RA", seq: isn, ack: 0}},
+			want:  []want{ended(Abort, 0, 2*s1, -1, 0, 0)},
+		},
+		{
+			name: "rule 10: RSTs whose numbers fit nothing change nothing",
+			steps: []step{syn(0, 1, 100), {at: 1 * ms, dir: 's', flags: "RA", seq: 0, ack: isn + 99},
+				{at: 2 * ms, dir: 'c', flags: "R", seq: isn + 99}, {at: 3 * ms, dir: 's', flags: "R", seq: 77},
+				synAck(4*ms, 0, 500), ack(5 * ms)},
+			want: []want{ended(Success, 0, 5*ms, 4*ms, 0, 0)},
+		},
+		{
+			name:  "rule 7: ICMP port unreachable quoting the SYN, with --icmp",
+			cfg:   Config{ICMP: true},
+			steps: []step{syn(0, 1, 100), {at: 1 * ms, dir: 'c', flags: "S", seq: isn, icmp: icmpCode(3)}},
+			want:  []want{{kind: Ended, result: Unreach, end: 1 * ms, synack: -1, icmpCode: 3}},
+		},
+		{
+			name:  "rule 7: ICMP host unreachable",
+			cfg:   Config{ICMP: true},
+			steps: []step{syn(0, 1, 100), {at: 3 * s1, dir: 'c', flags: "S", seq: isn, icmp: icmpCode(1)}},
+			want:  []want{{kind: Ended, result: Unreach, end: 3 * s1, synack: -1, icmpCode: 1}},
+		},
+		{
+			name:  "rule 7: ICMP administratively prohibited",
+			cfg:   Config{ICMP: true},
+			steps: []step{syn(0, 1, 100), {at: 1 * ms, dir: 'c', flags: "S", seq: isn, icmp: icmpCode(13)}},
+			want:  []want{{kind: Ended, result: Unreach, end: 1 * ms, synack: -1, icmpCode: 13}},
+		},
+		{
+			name: "rule 7: ICMPv4 fragmentation needed is not unreachability",
+			cfg:  Config{ICMP: true},
+			steps: []step{syn(0, 1, 100), {at: 1 * ms, dir: 'c', flags: "S", seq: isn, icmp: icmpCode(4)},
+				{at: 31 * s1, advance: true}},
+			want: []want{ended(Timeout, 0, 30*s1, -1, 0, 0)},
+			// In ICMPv6, type 1 code 4 is port unreachable.
+			want6: []want{{kind: Ended, result: Unreach, end: 1 * ms, synack: -1, icmpCode: 4}},
+		},
+		{
+			name: "rule 7: ICMP without --icmp is ignored: timeout",
+			steps: []step{syn(0, 1, 100), {at: 1 * ms, dir: 'c', flags: "S", seq: isn, icmp: icmpCode(3)},
+				{at: 31 * s1, advance: true}},
+			want: []want{ended(Timeout, 0, 30*s1, -1, 0, 0)},
+		},
+		{
+			name: "rule 7: ICMP quoting another sequence number is ignored",
+			cfg:  Config{ICMP: true},
+			steps: []step{syn(0, 1, 100), {at: 1 * ms, dir: 'c', flags: "S", seq: isn + 5000, icmp: icmpCode(3)},
+				{at: 31 * s1, advance: true}},
+			want: []want{ended(Timeout, 0, 30*s1, -1, 0, 0)},
+		},
+		{
+			name: "rule 7: ICMP quoting an unknown flow is ignored",
+			cfg:  Config{ICMP: true},
+			steps: []step{{at: 1 * ms, dir: 'c', flags: "S", seq: isn, icmp: icmpCode(3)},
+				{at: 31 * s1, advance: true}},
+		},
+		{
+			name: "rule 7: ICMP after a reject changes nothing (first answer wins)",
+			cfg:  Config{ICMP: true},
+			steps: []step{syn(0, 1, 100), {at: 70 * us, dir: 's', flags: "RA", ack: isn + 1},
+				{at: 7 * s1, dir: 'c', flags: "S", seq: isn, icmp: icmpCode(0)}},
+			want: []want{ended(Reject, 0, 70*us, -1, 0, 0)},
+		},
+		{
+			name: "rule 7: ICMP quoting the responder's SYN/ACK",
+			cfg:  Config{ICMP: true},
+			steps: []step{syn(0, 1, 100), synAck(1*ms, 0, 500),
+				{at: 2 * ms, dir: 's', flags: "SA", seq: risn, ack: isn + 1, icmp: icmpCode(1)}},
+			want: []want{{kind: Ended, result: Unreach, end: 2 * ms, synack: 1 * ms, icmpCode: 1}},
+		},
+		{
+			name: "rule 8: SYN then silence past the timeout ends at exactly last packet + timeout",
+			steps: []step{syn(0, 1, 100), syn(1*s1, 2, 1100), {at: 31 * s1, advance: true},
+				{at: 31*s1 + 1, advance: true}},
+			want: []want{ended(Timeout, 0, 31*s1, -1, 1, 0)},
+		},
+		{
+			name:  "rule 8: a packet after the deadline sees the session expired first",
+			steps: []step{syn(0, 1, 100), synAck(31*s1, 0, 500), ack(31*s1 + 1*ms)},
+			want:  []want{ended(Timeout, 0, 30*s1, -1, 0, 0)},
+		},
+		{
+			name: "rule 8: a SYN/ACK refreshes the deadline",
+			steps: []step{syn(0, 1, 100), synAck(20*s1, 0, 500), {at: 49 * s1, advance: true},
+				ack(49 * s1)},
+			want: []want{ended(Success, 0, 49*s1, 20*s1, 0, 0)},
+		},
+		{
+			name: "rule 8: a timed-out session stays a timeout when its handshake completes late",
+			steps: []step{syn(0, 1, 100), {at: 30*s1 + 1, advance: true}, synAck(35*s1, 0, 500),
+				ack(35*s1 + 1*ms)},
+			want: []want{ended(Timeout, 0, 30*s1, -1, 0, 0)},
+		},
+		{
+			name: "rule 9: SYN retried after RST with the same ISN: one session",
+			steps: []step{syn(0, 1, 100), {at: 1 * ms, dir: 's', flags: "RA", ack: isn + 1},
+				syn(500*ms, 2, 600), {at: 501 * ms, dir: 's', flags: "RA", ack: isn + 1},
+				syn(1*s1, 3, 1100), {at: 1*s1 + 1*ms, dir: 's', flags: "RA", ack: isn + 1},
+				{at: 100 * s1, advance: true}},
+			want: []want{ended(Reject, 0, 1*ms, -1, 0, 0), {kind: LateRetry}},
+		},
+		{
+			name: "rule 9: a SYN with a new ISN after a failure opens a new session",
+			steps: []step{syn(0, 1, 100), {at: 1 * ms, dir: 's', flags: "RA", ack: isn + 1},
+				{at: 1 * s1, dir: 'c', flags: "S", seq: isn + 100000, id: 2, ts: 1100},
+				{at: 1*s1 + 1*ms, dir: 's', flags: "RA", ack: isn + 100001}},
+			want: []want{ended(Reject, 0, 1*ms, -1, 0, 0), ended(Reject, 1*s1, 1*s1+1*ms, -1, 0, 0)},
+		},
+		{
+			name: "rule 9: the memory of a failure lasts the timeout",
+			steps: []step{syn(0, 1, 100), {at: 1 * ms, dir: 's', flags: "RA", ack: isn + 1},
+				syn(31*s1, 2, 31100), {at: 31*s1 + 1*ms, dir: 's', flags: "RA", ack: isn + 1}},
+			want: []want{ended(Reject, 0, 1*ms, -1, 0, 0), ended(Reject, 31*s1, 31*s1+1*ms, -1, 0, 0)},
+		},
+		{
+			name: "rule 9: Linux retries the SYN after ICMPv6 port unreachable: one session",
+			cfg:  Config{ICMP: true},
+			steps: []step{syn(0, 1, 100), {at: 1 * ms, dir: 'c', flags: "S", seq: isn, icmp: icmpCode(portUnreach)},
+				syn(1*s1, 2, 1100), {at: 1*s1 + 1*ms, dir: 'c', flags: "S", seq: isn, icmp: icmpCode(portUnreach)}},
+			want: []want{{kind: Ended, result: Unreach, end: 1 * ms, synack: -1, icmpCode: portUnreach}, {kind: LateRetry}},
+		},
+		{
+			name: "rule 2: ISN change ends the first attempt as timeout",
+			steps: []step{syn(0, 1, 100), {at: 5 * s1, dir: 'c', flags: "S", seq: 777, id: 2, ts: 5100},
+				{at: 5*s1 + 1*ms, dir: 's', flags: "SA", seq: risn, ack: 778}, {at: 5*s1 + 2*ms, dir: 'c', flags: "A", seq: 778, ack: risn + 1}},
+			want: []want{ended(Timeout, 0, 5*s1, -1, 0, 0), ended(Success, 5*s1, 5*s1+2*ms, 5*s1+1*ms, 0, 0)},
+		},
+		{
+			name:  "rule 4: one-way capture (no SYN/ACK seen)",
+			steps: []step{syn(0, 1, 100), {at: 10 * ms, dir: 'c', flags: "PA", seq: isn + 1, ack: 123456, data: 100}},
+			want:  []want{ended(Success, 0, 10*ms, -1, 0, 0)},
+		},
+		{
+			name:  "rule 4+10: SYN/ACK captured before its SYN",
+			steps: []step{synAck(0, 0, 500), syn(10*us, 1, 100), ack(1 * ms)},
+			want:  []want{ended(Success, 10*us, 1*ms, -1, 0, 0)},
+		},
+		{
+			name: "rule 4: an ACK that acknowledges something else is not success",
+			steps: []step{syn(0, 1, 100), synAck(1*ms, 0, 500), {at: 2 * ms, dir: 'c', flags: "A", seq: isn + 1, ack: risn + 9},
+				{at: 31 * s1, advance: true}},
+			want: []want{ended(Timeout, 0, 30*s1+1*ms, 1*ms, 0, 0)},
+		},
+		{
+			name: "rule 2+4: copies on two VLANs are copies, also after success",
+			steps: []step{
+				{at: 0, dir: 'c', flags: "S", seq: isn, id: 1, ts: 100, vlan: 10},
+				{at: 50 * us, dir: 'c', flags: "S", seq: isn, id: 1, ts: 100, vlan: 20},
+				{at: 1 * ms, dir: 's', flags: "SA", seq: risn, ack: isn + 1, id: 0, ts: 500, vlan: 20},
+				{at: 1*ms + 50*us, dir: 's', flags: "SA", seq: risn, ack: isn + 1, id: 0, ts: 500, vlan: 10},
+				{at: 2 * ms, dir: 'c', flags: "A", seq: isn + 1, ack: risn + 1, vlan: 10},
+				// The whole handshake mirrored again 50 ms later.
+				{at: 50 * ms, dir: 'c', flags: "S", seq: isn, id: 1, ts: 100, vlan: 30},
+				{at: 51 * ms, dir: 's', flags: "SA", seq: risn, ack: isn + 1, id: 0, ts: 500, vlan: 30},
+				{at: 52 * ms, dir: 'c', flags: "A", seq: isn + 1, ack: risn + 1, vlan: 30},
+			},
+			want: []want{ended(Success, 0, 2*ms, 1*ms, 0, 0)},
+			dups: 4,
+		},
+		{
+			name: "rule 2: IPv6-like copies without IDs or timestamps are told by time",
+			steps: []step{syn(0, 0, 0), syn(5*ms, 0, 0), syn(500*ms, 0, 0),
+				{at: 501 * ms, dir: 's', flags: "SA", seq: risn, ack: isn + 1}, {at: 505 * ms, dir: 's', flags: "SA", seq: risn, ack: isn + 1},
+				ack(506 * ms)},
+			want: []want{ended(Success, 0, 506*ms, 501*ms, 1, 0)},
+			dups: 2,
+		},
+		{
+			name:  "rule 1: ECN SYN (ECE, CWR) opens a session",
+			steps: []step{{at: 0, dir: 'c', flags: "SEW", seq: isn, id: 1, ts: 100}, {at: 1 * ms, dir: 's', flags: "SAE", seq: risn, ack: isn + 1, ts: 500}, ack(2 * ms)},
+			want:  []want{ended(Success, 0, 2*ms, 1*ms, 0, 0)},
+		},
+		{
+			name: "rule 1: TCP Fast Open SYN with data, data accepted",
+			steps: []step{{at: 0, dir: 'c', flags: "S", seq: isn, id: 1, ts: 100, data: 200},
+				{at: 1 * ms, dir: 's', flags: "SA", seq: risn, ack: isn + 201, ts: 500},
+				{at: 2 * ms, dir: 'c', flags: "A", seq: isn + 201, ack: risn + 1}},
+			want: []want{ended(Success, 0, 2*ms, 1*ms, 0, 0)},
+		},
+		{
+			name: "rule 1: TCP Fast Open SYN with data, cookie refused",
+			steps: []step{{at: 0, dir: 'c', flags: "S", seq: isn, id: 1, ts: 100, data: 200},
+				synAck(1*ms, 0, 500), {at: 2 * ms, dir: 'c', flags: "PA", seq: isn + 1, ack: risn + 1, data: 200}},
+			want: []want{ended(Success, 0, 2*ms, 1*ms, 0, 0)},
+		},
+		{
+			name:       "rule 11: a lone SYN is pending at the end",
+			steps:      []step{syn(0, 1, 100)},
+			inProgress: 1,
+		},
+		{
+			name: "a new attempt the other way round after a failure",
+			steps: []step{syn(0, 1, 100), {at: 1 * ms, dir: 's', flags: "RA", ack: isn + 1},
+				{at: 2 * ms, dir: 's', flags: "S", seq: 9, id: 5}, {at: 3 * ms, dir: 'c', flags: "RA", ack: 10}},
+			want: []want{ended(Reject, 0, 1*ms, -1, 0, 0), {kind: Ended, result: Reject, reversed: true, start: 2 * ms, end: 3 * ms, synack: -1}},
+		},
+		{
+			name: "a session is forgotten a second after success: the same ISN opens anew",
+			steps: []step{syn(0, 1, 100), synAck(1*ms, 0, 500), ack(2 * ms),
+				syn(1*s1+3*ms, 2, 1103), synAck(1*s1+4*ms, 0, 1504), ack(1*s1 + 5*ms)},
+			want: []want{ended(Success, 0, 2*ms, 1*ms, 0, 0), ended(Success, 1*s1+3*ms, 1*s1+5*ms, 1*s1+4*ms, 0, 0)},
+		},
+	}
+}
+
+func TestScenarios(t *testing.T) {
+	for _, sc := range scenarios() {
+		for _, v6 := range []bool{false, true} {
+			name := sc.name + "/IPv4"
+			if v6 {
+				name = sc.name + "/IPv6"
+			}
+			t.Run(name, func(t *testing.T) {
+				c, events := run(t, v6, sc.cfg, sc.steps)
+				w := sc.want
+				if v6 && sc.want6 != nil {
+					w = sc.want6
+				}
+				check(t, v6, events, w)
+				if c.Duplicates() != sc.dups {
+					t.Errorf("duplicates = %d, want %d", c.Duplicates(), sc.dups)
+				}
+				if c.InProgress() != sc.inProgress {
+					t.Errorf("in progress = %d, want %d", c.InProgress(), sc.inProgress)
+				}
+				if c.Overflow() != sc.overflow {
+					t.Errorf("overflow = %d, want %d", c.Overflow(), sc.overflow)
+				}
+			})
+		}
+	}
+}
+
+// TestOverflow checks that SYNs beyond MaxSessions are counted, not tracked.
+func TestOverflow(t *testing.T) {
+	var events []Event
+	c := New(Config{Timeout: time.Minute, MaxSessions: 2, Emit: func(e *Event) { events = append(events, *e) }})
+	p := decode.Packet{Kind: decode.KindTCP, Src: cli4, Dst: srv4, DstPort: 80, Flags: decode.SYN, Seq: 1}
+	for port := uint16(1); port <= 5; port++ {
+		p.SrcPort = port
+		c.Handle(&p, t0)
+	}
+	if c.InProgress() != 2 || c.Overflow() != 3 {
+		t.Fatalf("in progress %d, overflow %d; want 2, 3", c.InProgress(), c.Overflow())
+	}
+	// Once one ends, a new SYN is tracked again.
+	p = decode.Packet{Kind: decode.KindTCP, Src: srv4, Dst: cli4, SrcPort: 80, DstPort: 1, Flags: decode.RST | decode.ACK, Ack: 2}
+	c.Handle(&p, t0+1)
+	p = decode.Packet{Kind: decode.KindTCP, Src: cli4, Dst: srv4, SrcPort: 9, DstPort: 80, Flags: decode.SYN, Seq: 1}
+	c.Handle(&p, t0+2)
+	if c.InProgress() != 2 || c.Overflow() != 3 || len(events) != 1 {
+		t.Fatalf("in progress %d, overflow %d, %d events; want 2, 3, 1", c.InProgress(), c.Overflow(), len(events))
+	}
+}
+
+// TestFilterMask checks that sessions no filter counts are not tracked and
+// that the mask travels with the session.
+func TestFilterMask(t *testing.T) {
+	var events []Event
+	c := New(Config{Timeout: time.Minute, MaxSessions: 10,
+		Match: func(init, resp netip.Addr, port uint16) uint64 {
+			if port == 22 {
+				return 0
+			}
+			return 0b101
+		},
+		Emit: func(e *Event) { events = append(events, *e) }})
+	for _, port := range []uint16{22, 80} {
+		c.Handle(&decode.Packet{Kind: decode.KindTCP, Src: cli4, Dst: srv4, SrcPort: 1, DstPort: port, Flags: decode.SYN, Seq: 1}, t0)
+		c.Handle(&decode.Packet{Kind: decode.KindTCP, Src: srv4, Dst: cli4, SrcPort: port, DstPort: 1, Flags: decode.RST | decode.ACK, Ack: 2}, t0+1)
+	}
+	if len(events) != 1 || events[0].RespPort != 80 || events[0].Filters != 0b101 {
+		t.Fatalf("events %+v; want one for port 80 with filters 101", events)
+	}
+}
+
+// TestMemoryBounded checks that the memories of ended sessions are bounded
+// by MaxSessions under a flood of rejected SYNs.
+func TestMemoryBounded(t *testing.T) {
+	c := New(Config{Timeout: time.Minute, MaxSessions: 100})
+	for i := 0; i < 10000; i++ {
+		port := uint16(1024 + i%60000)
+		src := netip.AddrFrom4([4]byte{10, 0, byte(i >> 8), byte(i)})
+		c.Handle(&decode.Packet{Kind: decode.KindTCP, Src: src, Dst: srv4, SrcPort: port, DstPort: 80, Flags: decode.SYN, Seq: 1}, t0+int64(i))
+		c.Handle(&decode.Packet{Kind: decode.KindTCP, Src: srv4, Dst: src, SrcPort: 80, DstPort: port, Flags: decode.RST | decode.ACK, Ack: 2}, t0+int64(i))
+	}
+	if n := c.tab.used; n > 3*100 {
+		t.Fatalf("table holds %d entries; want at most 300", n)
+	}
+	if len(c.tab.slab) > 3*100+1 {
+		t.Fatalf("slab grew to %d entries; want at most 301", len(c.tab.slab))
+	}
+}
+
+// TestTableChurn inserts and removes many entries in random order and checks
+// that every remaining one is still found (backward-shift deletion).
+func TestTableChurn(t *testing.T) {
+	tab := newTable(12345)
+	live := map[int32]addr{}
+	var seq uint64 = 1
+	next := func() uint64 { seq = seq*6364136223846793005 + 1442695040888963407; return seq }
+	for round := 0; round < 200000; round++ {
+		if len(live) < 3000 && next()%3 != 0 {
+			a := addr{next(), next()}
+			i := tab.alloc()
+			e := &tab.slab[i]
+			e.ia, e.ra, e.iport, e.rport = a, addr{1, 2}, 7, 9
+			_, _, e.hash = tab.lookup(a, 7, addr{1, 2}, 9)
+			tab.insert(i)
+			live[i] = a
+		} else {
+			for i := range live {
+				tab.remove(i)
+				delete(live, i)
+				break
+			}
+		}
+	}
+	for i, a := range live {
+		got, fromInit, _ := tab.lookup(addr{1, 2}, 9, a, 7)
+		if got != i || fromInit {
+			t.Fatalf("entry %d: lookup from the responder gave %d, %v", i, got, fromInit)
+		}
+	}
+	if tab.used != len(live) {
+		t.Fatalf("used %d, want %d", tab.used, len(live))
+	}
+}

@@ -1,0 +1,247 @@
+package classify
+
+import (
+	"encoding/binary"
+	"math/bits"
+	"net/netip"
+)
+
+// addr is an IP address as two big-endian halves of its 16-byte form
+// (IPv4 addresses in their IPv4-mapped form). Unlike netip.Addr it holds no
+// pointer, so a table of a million entries costs the garbage collector
+// nothing to scan.
+type addr [2]uint64
+
+func addrOf(a netip.Addr) addr {
+	b := a.As16()
+	return addr{binary.BigEndian.Uint64(b[:8]), binary.BigEndian.Uint64(b[8:])}
+}
+
+func (a addr) netip(v4 bool) netip.Addr {
+	var b [16]byte
+	binary.BigEndian.PutUint64(b[:8], a[0])
+	binary.BigEndian.PutUint64(b[8:], a[1])
+	ip := netip.AddrFrom16(b)
+	if v4 {
+		return ip.Unmap()
+	}
+	return ip
+}
+
+// States of a table entry.
+const (
+	statePending uint8 = iota // handshake in progress
+	stateFailed               // ended as a failure, remembered for the timeout
+	stateDone                 // completed, remembered for a second
+)
+
+// Entry flag bits.
+const (
+	flagV4       uint8 = 1 << iota // IPv4 session
+	flagSynAck                     // a SYN/ACK was seen
+	flagSynTS                      // the last SYN had a timestamp option
+	flagSynAckTS                   // the last SYN/ACK had a timestamp option
+)
+
+// entry is one session, pending or remembered. Entries live in a slab and
+// are named by their index; nothing in them is a pointer.
+type entry struct {
+	ia, ra       addr   // initiator and responder addresses
+	iport, rport uint16 // initiator and responder ports
+	state        uint8
+	flags        uint8
+	iisn, risn   uint32 // initiator and responder ISNs
+	start        int64  // time of the first SYN
+	synack       int64  // time of the first SYN/ACK (flagSynAck)
+	last         int64  // time the entry's deadline counts from
+	lastSyn      int64  // time of the last SYN (copy detection)
+	lastSynAck   int64  // time of the last SYN/ACK (copy detection)
+	synTS, saTS  uint32 // TSval of the last SYN and SYN/ACK
+	synID, saID  uint16 // IPv4 ID of the last SYN and SYN/ACK
+	dupSyn       uint32 // SYN retransmissions
+	dupSynAck    uint32 // SYN/ACK retransmissions
+	synLen       uint16 // payload length of the first SYN (TCP Fast Open)
+	filters      uint64 // filters that count this session
+	hash         uint32
+	prev, next   int32 // expiry list links; next also links the free list
+	list         uint8 // expiry list the entry is on
+}
+
+// table is an open-addressing hash table (linear probing, backward-shift
+// deletion) over a slab of entries, keyed by the unordered pair of
+// endpoints, so that a lookup finds a session from either direction.
+type table struct {
+	seed  uint64
+	index []int32 // slab index + 1, 0 = empty slot
+	mask  uint32
+	slab  []entry
+	free  int32 // head of the free list in slab, -1 = none
+	used  int   // entries in the index
+}
+
+const minTableSlots = 1024
+
+func newTable(seed uint64) table {
+	return table{
+		seed:  seed,
+		index: make([]int32, minTableSlots),
+		mask:  minTableSlots - 1,
+		free:  -1,
+	}
+}
+
+// mix is the multiply-fold of wyhash: a fast mixer with good avalanche.
+func mix(a, b uint64) uint64 {
+	hi, lo := bits.Mul64(a, b)
+	return hi ^ lo
+}
+
+// endpointHash hashes one endpoint. The session hash adds those of both
+// ends, so it is the same from either direction.
+func (t *table) endpointHash(a addr, port uint16) uint64 {
+	return mix(a[0]^t.seed^0xa0761d6478bd642f, a[1]^uint64(port)<<48^0xe7037ed1a0b428db)
+}
+
+func (t *table) hashOf(a addr, ap uint16, b addr, bp uint16) uint32 {
+	h := t.endpointHash(a, ap) + t.endpointHash(b, bp)
+	return uint32(mix(h, 0x8ebc6af09c88c6e3))
+}
+
+// lookup finds the entry of the segment sent from (src, sport) to (dst,
+// dport). It returns its slab index (or -1), whether the segment was sent by
+// the initiator, and the hash for a later insert.
+func (t *table) lookup(src addr, sport uint16, dst addr, dport uint16) (int32, bool, uint32) {
+	h := t.hashOf(src, sport, dst, dport)
+	for pos := h & t.mask; ; pos = (pos + 1) & t.mask {
+		i := t.index[pos]
+		if i == 0 {
+			return -1, false, h
+		}
+		e := &t.slab[i-1]
+		if e.hash != h {
+			continue
+		}
+		if e.iport == sport && e.rport == dport && e.ia == src && e.ra == dst {
+			return i - 1, true, h
+		}
+		if e.iport == dport && e.rport == sport && e.ia == dst && e.ra == src {
+			return i - 1, false, h
+		}
+	}
+}
+
+// alloc returns the index of a zeroed entry; the caller fills it and then
+// calls insert.
+func (t *table) alloc() int32 {
+	if t.free >= 0 {
+		i := t.free
+		t.free = t.slab[i].next
+		t.slab[i] = entry{}
+		return i
+	}
+	t.slab = append(t.slab, entry{})
+	return int32(len(t.slab) - 1)
+}
+
+// insert adds entry i, whose hash is set, to the index.
+func (t *table) insert(i int32) {
+	if (t.used+1)*2 > len(t.index) {
+		t.grow()
+	}
+	for pos := t.slab[i].hash & t.mask; ; pos = (pos + 1) & t.mask {
+		if t.index[pos] == 0 {
+			t.index[pos] = i + 1
+			t.used++
+			return
+		}
+	}
+}
+
+func (t *table) grow() {
+	old := t.index
+	t.index = make([]int32, 2*len(old))
+	t.mask = uint32(len(t.index) - 1)
+	for _, i := range old {
+		if i == 0 {
+			continue
+		}
+		for pos := t.slab[i-1].hash & t.mask; ; pos = (pos + 1) & t.mask {
+			if t.index[pos] == 0 {
+				t.index[pos] = i
+				break
+			}
+		}
+	}
+}
+
+// remove deletes entry i from the index and puts it on the free list.
+func (t *table) remove(i int32) {
+	pos := t.slab[i].hash & t.mask
+	for t.index[pos] != i+1 {
+		pos = (pos + 1) & t.mask
+	}
+	// Backward-shift deletion: move later members of the cluster that may
+	// live at pos into the hole, so that no tombstones are needed.
+	hole := pos
+	for j := (hole + 1) & t.mask; t.index[j] != 0; j = (j + 1) & t.mask {
+		home := t.slab[t.index[j]-1].hash & t.mask
+		// The entry at j stays if its home lies cyclically in (hole, j].
+		if hole <= j {
+			if hole < home && home <= j {
+				continue
+			}
+		} else if hole < home || home <= j {
+			continue
+		}
+		t.index[hole] = t.index[j]
+		hole = j
+	}
+	t.index[hole] = 0
+	t.used--
+	t.slab[i].next = t.free
+	t.free = i
+}
+
+// list is a doubly linked list of entries in the order of their last field,
+// which is also the order of their deadlines, since every entry of a list
+// lives for the same duration after its last field.
+type list struct {
+	head, tail int32
+	n          int
+}
+
+func newList() list { return list{head: -1, tail: -1} }
+
+func (t *table) pushBack(l *list, id uint8, i int32) {
+	e := &t.slab[i]
+	e.list = id
+	e.prev, e.next = l.tail, -1
+	if l.tail >= 0 {
+		t.slab[l.tail].next = i
+	} else {
+		l.head = i
+	}
+	l.tail = i
+	l.n++
+}
+
+func (t *table) unlink(l *list, i int32) {
+	e := &t.slab[i]
+	if e.prev >= 0 {
+		t.slab[e.prev].next = e.next
+	} else {
+		l.head = e.next
+	}
+	if e.next >= 0 {
+		t.slab[e.next].prev = e.prev
+	} else {
+		l.tail = e.prev
+	}
+	l.n--
+}
+
+// acksSyn tells whether n acknowledges the initiator's SYN: ISN+1, or past
+// the data of a Fast Open SYN that the responder accepted.
+func (e *entry) acksSyn(n uint32) bool {
+	return n == e.iisn+1 || (e.synLen > 0 && n == e.iisn+1+uint32(e.synLen))
+}
