@@ -644,8 +644,8 @@ func TestMemoryBounded(t *testing.T) {
 	if n := c.tab.used; n > 3*100 {
 		t.Fatalf("table holds %d entries; want at most 300", n)
 	}
-	if len(c.tab.slab) > 3*100+1 {
-		t.Fatalf("slab grew to %d entries; want at most 301", len(c.tab.slab))
+	if c.tab.n > 3*100+1 {
+		t.Fatalf("slab grew to %d entries; want at most 301", c.tab.n)
 	}
 }
 
@@ -660,7 +660,7 @@ func TestTableChurn(t *testing.T) {
 		if len(live) < 3000 && next()%3 != 0 {
 			a := addr{next(), next()}
 			i := tab.alloc()
-			e := &tab.slab[i]
+			e := tab.at(i)
 			e.ia, e.ra, e.iport, e.rport = a, addr{1, 2}, 7, 9
 			_, _, e.hash = tab.lookup(a, 7, addr{1, 2}, 9)
 			tab.insert(i)

@@ -1,0 +1,218 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"net/netip"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/spf13/pflag"
+
+	"github.com/tcpeek/tcpeek/internal/decode"
+	"github.com/tcpeek/tcpeek/internal/logging"
+)
+
+// defaultSocket is where the stats socket lives unless -U says otherwise.
+const defaultSocket = "/var/run/tcpeek/tcpeek.sock"
+
+// options is the parsed command line.
+type options struct {
+	iface       string
+	read        string
+	user        string
+	socket      string
+	socketSet   bool // -U was given
+	checksum    decode.Checksum
+	timeout     time.Duration
+	bufferMB    int
+	logLevel    logging.Level
+	quiet       bool
+	promisc     bool
+	icmp        bool
+	localNets   []netip.Prefix
+	json        bool
+	webAddr     string
+	maxSessions int
+	syslog      bool
+	help        bool
+	version     bool
+	exprs       []string
+}
+
+// usageError is a mistake on the command line: exit status 2.
+type usageError struct{ msg string }
+
+func (e *usageError) Error() string { return e.msg }
+
+func usagef(format string, args ...any) error {
+	return &usageError{fmt.Sprintf(format, args...)}
+}
+
+const usageText = `Usage: tcpeek [option]... [expression]...
+Watch TCP three-way handshakes and count which succeed, and which fail and how.
+
+Options:
+  -i, --interface=DEV    live capture on DEV (default: the first up,
+                         non-loopback interface with an address)
+  -r, --read=FILE        read a pcap or pcapng file (gzip-compressed too);
+                         '-' reads standard input
+  -u, --user=USER|UID    drop privileges to this user once the capture is open
+  -U, --socket=PATH      stats socket (default ` + defaultSocket + `;
+                         '' disables it; with -r, only when given)
+  -c, --checksum=0|1|2   0 = verify nothing, 1 = IPv4 headers,
+                         2 = IPv4 headers and TCP/ICMP checksums (default 0).
+                         Use 2 for traffic from other hosts only: a capture
+                         file taken on a sending host with checksum offload
+                         holds outgoing packets with wrong checksums
+  -t, --timeout=SEC      handshake timeout in seconds, >= 1 (default 60)
+  -B, --buffer=MB        capture ring size in MiB (default 2)
+  -l, --loglevel=LEVEL   emerg, alert, crit, err, warning, notice, info or
+                         debug (LOG_ prefix and 0-7 accepted; default notice)
+      --syslog           log to syslog when stderr is not a terminal
+  -q, --quiet            no real-time session lines
+      --promisc          promiscuous mode
+      --icmp             count ICMP/ICMPv6 destination unreachable as failures
+      --local-net=CIDR   add to the local addresses (repeatable; needed for
+                         RX and TX with -r)
+  -o, --output=text|json text: the original layout on stderr; json: JSON
+                         Lines on stdout, the summary as the last line
+      --web.listen-address=ADDR  serve Prometheus metrics at ADDR/metrics
+      --max-sessions=N   bound on sessions in progress (default 1048576)
+  -h, --help             show this help and exit
+  -v, --version          show the version and exit
+
+Expressions:
+  [NAME]:DIR@ADDR:PORT[:PORT...][,ADDR:PORT...]
+  DIR is RX (the local host serves), TX (it connects) or ANY. ADDR is *, %,
+  an IPv4 address or network, or an IPv6 one in brackets. PORT is *, %, N or
+  N-M: the server's port. Without NAME, an expression excludes what it
+  matches from every filter.
+    tcpeek -i eth0 web:RX@*:80:443 db:TX@10.0.0.0/8:5432 :RX@*:22
+    tcpeek -r trace.pcap.gz --local-net 192.0.2.0/24 'web6:RX@[2001:db8::/32]:443'
+Without expressions, tcpeek counts in the filters RX and TX (with -r and no
+--local-net, in one filter ALL:ANY@*:*).
+`
+
+// parseOptions parses the command line (without the program name).
+func parseOptions(args []string) (*options, error) {
+	fs := pflag.NewFlagSet("tcpeek", pflag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	fs.Usage = func() {}
+	fs.SortFlags = false
+	o := &options{}
+	var (
+		checksum    = fs.StringP("checksum", "c", "0", "")
+		timeout     = fs.StringP("timeout", "t", "60", "")
+		buffer      = fs.StringP("buffer", "B", "2", "")
+		loglevel    = fs.StringP("loglevel", "l", "notice", "")
+		output      = fs.StringP("output", "o", "text", "")
+		maxSessions = fs.String("max-sessions", "1048576", "")
+		localNets   = fs.StringArray("local-net", nil, "")
+	)
+	fs.StringVarP(&o.iface, "interface", "i", "", "")
+	fs.StringVarP(&o.read, "read", "r", "", "")
+	fs.StringVarP(&o.user, "user", "u", "", "")
+	fs.StringVarP(&o.socket, "socket", "U", defaultSocket, "")
+	fs.BoolVarP(&o.quiet, "quiet", "q", false, "")
+	fs.BoolVar(&o.promisc, "promisc", false, "")
+	fs.BoolVar(&o.icmp, "icmp", false, "")
+	fs.StringVar(&o.webAddr, "web.listen-address", "", "")
+	fs.BoolVar(&o.syslog, "syslog", false, "")
+	fs.BoolVarP(&o.help, "help", "h", false, "")
+	fs.BoolVarP(&o.version, "version", "v", false, "")
+	if err := fs.Parse(args); err != nil {
+		return nil, &usageError{strings.TrimSuffix(err.Error(), "\n")}
+	}
+	if o.help || o.version {
+		return o, nil
+	}
+	o.exprs = fs.Args()
+	o.socketSet = fs.Changed("socket")
+	if fs.Changed("interface") && fs.Changed("read") {
+		return nil, usagef("-i and -r cannot be used together: capture live or read a file")
+	}
+	if fs.Changed("read") && o.read == "" {
+		return nil, usagef("-r needs a file name ('-' for standard input)")
+	}
+	if fs.Changed("interface") && o.iface == "" {
+		return nil, usagef("-i needs an interface name")
+	}
+	switch *checksum {
+	case "0", "1", "2":
+		o.checksum = decode.Checksum((*checksum)[0] - '0')
+	default:
+		return nil, usagef("--checksum: %q is not 0, 1 or 2", *checksum)
+	}
+	sec, err := positiveInt("--timeout", *timeout, "a whole number of seconds", 1, 1<<31)
+	if err != nil {
+		return nil, err
+	}
+	o.timeout = time.Duration(sec) * time.Second
+	if o.bufferMB, err = positiveInt("--buffer", *buffer, "a size in MiB", 1, 1<<16); err != nil {
+		return nil, err
+	}
+	if o.maxSessions, err = positiveInt("--max-sessions", *maxSessions, "a number of sessions", 1, 1<<28); err != nil {
+		return nil, err
+	}
+	if o.logLevel, err = logging.ParseLevel(*loglevel); err != nil {
+		return nil, usagef("--loglevel: %v", err)
+	}
+	switch strings.ToLower(*output) {
+	case "text":
+	case "json":
+		o.json = true
+	default:
+		return nil, usagef("--output: %q is not text or json", *output)
+	}
+	for _, s := range *localNets {
+		for _, part := range strings.Split(s, ",") {
+			p, err := parseNet(part)
+			if err != nil {
+				return nil, usagef("--local-net: %v", err)
+			}
+			o.localNets = append(o.localNets, p)
+		}
+	}
+	return o, nil
+}
+
+// positiveInt parses a decimal option value in [lo, hi].
+func positiveInt(name, s, what string, lo, hi int) (int, error) {
+	n, err := strconv.Atoi(strings.TrimSpace(s))
+	if err != nil {
+		var ne *strconv.NumError
+		if errors.As(err, &ne) && ne.Err == strconv.ErrRange {
+			return 0, usagef("%s: %q is too large (at most %d)", name, s, hi)
+		}
+		return 0, usagef("%s: %q is not %s", name, s, what)
+	}
+	if n < lo {
+		return 0, usagef("%s: %d is too small (at least %d)", name, n, lo)
+	}
+	if n > hi {
+		return 0, usagef("%s: %d is too large (at most %d)", name, n, hi)
+	}
+	return n, nil
+}
+
+// parseNet parses a CIDR or a single address (a host network).
+func parseNet(s string) (netip.Prefix, error) {
+	s = strings.TrimSpace(s)
+	s = strings.TrimSuffix(strings.TrimPrefix(s, "["), "]")
+	if strings.Contains(s, "/") {
+		p, err := netip.ParsePrefix(s)
+		if err != nil {
+			return netip.Prefix{}, fmt.Errorf("%q is not an address or network like 192.0.2.0/24 or 2001:db8::/32", s)
+		}
+		return p.Masked(), nil
+	}
+	a, err := netip.ParseAddr(s)
+	if err != nil {
+		return netip.Prefix{}, fmt.Errorf("%q is not an address or network like 192.0.2.0/24 or 2001:db8::/32", s)
+	}
+	a = a.Unmap()
+	return netip.PrefixFrom(a, a.BitLen()), nil
+}
