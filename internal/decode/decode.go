@@ -7,16 +7,16 @@ import (
 
 // Link types (pcap LINKTYPE_* values) that Decode understands.
 const (
-	LinkNull       = 0   // BSD loopback, address family in host byte order
-	LinkEthernet   = 1   // Ethernet II
-	LinkRawOpenBSD = 12  // raw IP (DLT_RAW as some systems number it)
-	LinkRawBSD     = 14  // raw IP (DLT_RAW as other systems number it)
-	LinkRaw        = 101 // raw IP, version in the first nibble
-	LinkLoop       = 108 // OpenBSD loopback, address family in network byte order
-	LinkLinuxSLL   = 113 // Linux cooked capture v1
-	LinkIPv4       = 228 // raw IPv4
-	LinkIPv6       = 229 // raw IPv6
-	LinkLinuxSLL2  = 276 // Linux cooked capture v2
+	LinkNull      = 0   // BSD loopback, address family in host byte order
+	LinkEthernet  = 1   // Ethernet II
+	LinkRaw12     = 12  // raw IP (DLT_RAW as most systems number it)
+	LinkRaw14     = 14  // raw IP (DLT_RAW as OpenBSD numbers it)
+	LinkRaw       = 101 // raw IP, version in the first nibble
+	LinkLoop      = 108 // OpenBSD loopback, address family in network byte order
+	LinkLinuxSLL  = 113 // Linux cooked capture v1
+	LinkIPv4      = 228 // raw IPv4
+	LinkIPv6      = 229 // raw IPv6
+	LinkLinuxSLL2 = 276 // Linux cooked capture v2
 )
 
 // Checksum is how much a Decoder verifies (SPEC §5).
@@ -90,8 +90,8 @@ type state struct {
 // Decode decodes frame, captured on a link of type link, into p. noVerify
 // tells that the capture marked the frame as not checksummed yet (outgoing
 // packets of the capturing host with checksum offload), so no checksum of it
-// is verified. On any status but OK, p.Kind is KindNone. Decode never
-// allocates and never keeps frame.
+// is verified. On any status but OK, p is the zero Packet (Kind KindNone).
+// Decode never allocates and never keeps frame.
 func (d *Decoder) Decode(p *Packet, link uint32, frame []byte, noVerify bool) Status {
 	*p = Packet{}
 	s := state{p: p, check: d.Checksum, noVerify: noVerify}
@@ -99,7 +99,7 @@ func (d *Decoder) Decode(p *Packet, link uint32, frame []byte, noVerify bool) St
 	switch link {
 	case LinkEthernet:
 		st = s.ether(frame)
-	case LinkRaw, LinkRawOpenBSD, LinkRawBSD:
+	case LinkRaw, LinkRaw12, LinkRaw14:
 		st = s.rawIP(frame)
 	case LinkIPv4:
 		st = s.ipv4(frame)
@@ -142,12 +142,14 @@ func (d *Decoder) Decode(p *Packet, link uint32, frame []byte, noVerify bool) St
 		st = Unusable
 	}
 	if st != OK {
-		p.Kind = KindNone
+		*p = Packet{}
 	}
 	return st
 }
 
-// enter counts one more encapsulation layer and tells whether it is allowed.
+// enter counts one more encapsulation layer (a tag, a label, a tunnel) and
+// tells whether it is allowed. Every path by which decoding can recurse
+// passes through it.
 func (s *state) enter() bool {
 	s.depth++
 	return s.depth <= MaxEncap
@@ -164,16 +166,13 @@ func (s *state) ether(b []byte) Status {
 // etherType decodes the payload b of a frame whose EtherType is et.
 func (s *state) etherType(et uint16, b []byte) Status {
 	for {
-		if !s.enter() {
-			return Malformed
-		}
 		switch et {
 		case etIPv4:
 			return s.ipv4(b)
 		case etIPv6:
 			return s.ipv6(b)
 		case etVLAN, etQinQ, etQinQOld1, etQinQOld2:
-			if len(b) < 4 {
+			if len(b) < 4 || !s.enter() {
 				return Malformed
 			}
 			et = binary.BigEndian.Uint16(b[2:])
@@ -181,10 +180,13 @@ func (s *state) etherType(et uint16, b []byte) Status {
 		case etMPLS, etMPLSMcast:
 			return s.mpls(b)
 		case etPPPoE:
+			if !s.enter() {
+				return Malformed
+			}
 			return s.pppoe(b)
 		case etFabricPath:
 			// FTag and TTL, then the original Ethernet frame.
-			if len(b) < 2 {
+			if len(b) < 2 || !s.enter() {
 				return Malformed
 			}
 			return s.ether(b[2:])
@@ -212,16 +214,13 @@ func (s *state) rawIP(b []byte) Status {
 // IPv6, or an Ethernet pseudowire with a control word.
 func (s *state) mpls(b []byte) Status {
 	for {
-		if len(b) < 4 {
+		if len(b) < 4 || !s.enter() {
 			return Malformed
 		}
 		bottom := b[2]&1 != 0
 		b = b[4:]
 		if bottom {
 			break
-		}
-		if !s.enter() {
-			return Malformed
 		}
 	}
 	if len(b) < 1 {
@@ -271,12 +270,15 @@ func (s *state) ipv4(b []byte) Status {
 		return Malformed
 	}
 	total := int(binary.BigEndian.Uint16(b[2:]))
+	l4len := total - ihl
 	truncated := false
 	switch {
 	case total == 0:
 		// Segmentation offload on the capturing host: the length is
-		// filled in later. Use what was captured.
+		// filled in later. Use what was captured; the segment's length
+		// is unknown.
 		total = len(b)
+		l4len = -1
 		truncated = true
 	case total < ihl:
 		return Malformed
@@ -294,9 +296,8 @@ func (s *state) ipv4(b []byte) Status {
 	}
 	proto := b[9]
 	src := netip.AddrFrom4([4]byte(b[12:16]))
-	dst := netip.AddrFrom4([4]byte(b[16:20]))
+	dst := sourceRouteDst(b[20:ihl], netip.AddrFrom4([4]byte(b[16:20])))
 	l4 := b[ihl:]
-	l4len := total - ihl
 	verify := !truncated && fragOff&0x2000 == 0 // no more fragments
 	switch proto {
 	case protoTCP:
@@ -304,7 +305,9 @@ func (s *state) ipv4(b []byte) Status {
 		s.p.IPID = binary.BigEndian.Uint16(b[4:])
 		return st
 	case protoICMP:
-		return s.icmp4(l4, verify)
+		st := s.icmp4(l4, verify)
+		s.p.Truncated = truncated
+		return st
 	case protoUDP:
 		return s.udp(l4)
 	case protoIPIP:
@@ -326,8 +329,10 @@ func (s *state) ipv4(b []byte) Status {
 // ipv6Chain walks the extension headers that follow an IPv6 header. next is
 // the Next Header field of the fixed header and b the bytes after it. It
 // returns the upper-layer protocol, its bytes, and whether the packet is a
-// first fragment (whose upper-layer checksum spans other fragments).
-func ipv6Chain(next uint8, b []byte) (proto uint8, l4 []byte, fragment bool, st Status) {
+// first fragment (whose upper-layer checksum spans other fragments). A
+// routing header with segments left replaces *dst with the final
+// destination, which the upper layer's pseudo-header uses (RFC 8200 8.1).
+func ipv6Chain(next uint8, b []byte, dst *netip.Addr) (proto uint8, l4 []byte, fragment bool, st Status) {
 	for i := 0; ; i++ {
 		switch next {
 		case 0, 43, 60, 135, 139, 140: // hop-by-hop, routing, destination, mobility, HIP, shim6
@@ -337,6 +342,9 @@ func ipv6Chain(next uint8, b []byte) (proto uint8, l4 []byte, fragment bool, st 
 			n := (int(b[1]) + 1) * 8
 			if n > len(b) {
 				return 0, nil, false, Malformed
+			}
+			if next == 43 && b[3] != 0 {
+				*dst = routingDst(b[:n], *dst)
 			}
 			next, b = b[0], b[n:]
 		case 44: // fragment
@@ -360,7 +368,7 @@ func ipv6Chain(next uint8, b []byte) (proto uint8, l4 []byte, fragment bool, st 
 		default:
 			return next, b, fragment, OK
 		}
-		if i+1 >= MaxIPv6ExtHeaders {
+		if i+1 > MaxIPv6ExtHeaders {
 			return 0, nil, false, Malformed
 		}
 	}
@@ -381,23 +389,25 @@ func (s *state) ipv6(b []byte) Status {
 	default:
 		truncated = true
 	}
-	proto, l4, fragment, st := ipv6Chain(b[6], b[40:])
+	src := netip.AddrFrom16([16]byte(b[8:24]))
+	dst := netip.AddrFrom16([16]byte(b[24:40]))
+	proto, l4, fragment, st := ipv6Chain(b[6], b[40:], &dst)
 	if st != OK {
 		return st
 	}
-	src := netip.AddrFrom16([16]byte(b[8:24]))
-	dst := netip.AddrFrom16([16]byte(b[24:40]))
 	verify := !truncated && !fragment
 	switch proto {
 	case protoTCP:
-		l4len := len(l4)
+		l4len := -1 // unknown
 		if plen != 0 {
 			// The declared length, also when the frame was cut short.
 			l4len = 40 + plen - (len(b) - len(l4))
 		}
 		return s.tcp(l4, l4len, verify, src, dst)
 	case protoICMPv6:
-		return s.icmp6(l4, verify, src, dst)
+		st := s.icmp6(l4, verify, src, dst)
+		s.p.Truncated = truncated
+		return st
 	case protoUDP:
 		return s.udp(l4)
 	case protoIPIP:
@@ -417,18 +427,19 @@ func (s *state) ipv6(b []byte) Status {
 }
 
 // tcp decodes a TCP segment b sent from src to dst. l4len is the segment's
-// length as the IP header gives it; verify tells whether all of it was
-// captured in this frame, so that its checksum can be verified.
+// length as the IP header gives it, or -1 if it gives none (the segment is
+// then taken as truncated); verify tells whether all of it was captured in
+// this frame, so that its checksum can be verified.
 func (s *state) tcp(b []byte, l4len int, verify bool, src, dst netip.Addr) Status {
 	if len(b) < 14 { // ports, numbers, offset and flags
 		return Malformed
 	}
 	p := s.p
 	doff := int(b[12]>>4) * 4
-	if doff < 20 || doff > l4len {
+	if doff < 20 || l4len >= 0 && doff > l4len {
 		return Malformed
 	}
-	if len(b) < 20 || len(b) < l4len {
+	if l4len < 0 || len(b) < 20 || len(b) < l4len {
 		p.Truncated = true
 		verify = false
 	}
@@ -444,6 +455,9 @@ func (s *state) tcp(b []byte, l4len int, verify bool, src, dst netip.Addr) Statu
 	p.Seq = binary.BigEndian.Uint32(b[4:])
 	p.Ack = binary.BigEndian.Uint32(b[8:])
 	p.Flags = b[13]
+	if l4len < 0 {
+		l4len = max(len(b), doff) // what was captured
+	}
 	p.PayloadLen = uint16(min(l4len-doff, 0xffff))
 	if p.Flags&SYN != 0 && doff > 20 && len(b) > 20 {
 		opts := b[20:min(doff, len(b))]
@@ -500,7 +514,8 @@ func (s *state) icmp4(b []byte, verify bool) Status {
 	if binary.BigEndian.Uint16(q[6:])&0x1fff != 0 {
 		return Unusable
 	}
-	s.quote(b[0], b[1], netip.AddrFrom4([4]byte(q[12:16])), netip.AddrFrom4([4]byte(q[16:20])), q[ihl:])
+	qdst := sourceRouteDst(q[20:ihl], netip.AddrFrom4([4]byte(q[16:20])))
+	s.quote(b[0], b[1], netip.AddrFrom4([4]byte(q[12:16])), qdst, q[ihl:])
 	return OK
 }
 
@@ -521,11 +536,12 @@ func (s *state) icmp6(b []byte, verify bool, src, dst netip.Addr) Status {
 	if len(q) < 40 || q[0]>>4 != 6 {
 		return Unusable
 	}
-	proto, l4, _, st := ipv6Chain(q[6], q[40:])
+	qdst := netip.AddrFrom16([16]byte(q[24:40]))
+	proto, l4, _, st := ipv6Chain(q[6], q[40:], &qdst)
 	if st != OK || proto != protoTCP || len(l4) < 8 {
 		return Unusable
 	}
-	s.quote(b[0], b[1], netip.AddrFrom16([16]byte(q[8:24])), netip.AddrFrom16([16]byte(q[24:40])), l4)
+	s.quote(b[0], b[1], netip.AddrFrom16([16]byte(q[8:24])), qdst, l4)
 	return OK
 }
 
@@ -569,7 +585,10 @@ func (s *state) udp(b []byte) Status {
 		if !s.enter() {
 			return Malformed
 		}
-		return s.etherType(binary.BigEndian.Uint16(b[2:]), b[n:])
+		if et := binary.BigEndian.Uint16(b[2:]); et != etTEB {
+			return s.etherType(et, b[n:])
+		}
+		return s.ether(b[n:])
 	case dport == portTeredo || sport == portTeredo:
 		return s.teredo(b)
 	}
@@ -657,6 +676,52 @@ func (s *state) gre(b []byte) Status {
 		return s.ether(b[n:])
 	}
 	return s.etherType(proto, b)
+}
+
+// sourceRouteDst returns the final destination of an IPv4 packet to dst
+// whose options opts hold a loose or strict source route with addresses left
+// (RFC 791): the route's last address, which the upper layer's pseudo-header
+// uses. Otherwise it returns dst.
+func sourceRouteDst(opts []byte, dst netip.Addr) netip.Addr {
+	for len(opts) > 0 {
+		switch opts[0] {
+		case 0: // end of options
+			return dst
+		case 1: // no-operation
+			opts = opts[1:]
+			continue
+		}
+		if len(opts) < 2 {
+			return dst
+		}
+		n := int(opts[1])
+		if n < 2 || n > len(opts) {
+			return dst
+		}
+		if (opts[0] == 131 || opts[0] == 137) && n >= 7 && int(opts[2]) <= n {
+			return netip.AddrFrom4([4]byte(opts[n-4 : n]))
+		}
+		opts = opts[n:]
+	}
+	return dst
+}
+
+// routingDst returns the final destination named by an IPv6 routing header
+// rh with segments left: the last address of a type 0 or type 2 (RFC 6275)
+// header, the first segment of a segment routing header (type 4, RFC 8754).
+// For other types it returns dst.
+func routingDst(rh []byte, dst netip.Addr) netip.Addr {
+	k := (len(rh) - 8) / 16 // addresses
+	if k == 0 {
+		return dst
+	}
+	switch rh[2] {
+	case 0, 2:
+		return netip.AddrFrom16([16]byte(rh[8+16*(k-1):]))
+	case 4:
+		return netip.AddrFrom16([16]byte(rh[8:]))
+	}
+	return dst
 }
 
 // pseudoSum returns the unfolded ones' complement sum of the IPv4 or IPv6

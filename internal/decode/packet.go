@@ -115,13 +115,14 @@ func (p *Packet) String() string {
 	return "none"
 }
 
-// FlagString renders TCP flags as tcpdump does (S, F, R, P, ., U, E, W).
+// FlagString renders TCP flags in tcpdump's order and letters (F, S, R, P,
+// ., U, E, W).
 func FlagString(f uint8) string {
 	var b []byte
 	for _, x := range [...]struct {
 		bit uint8
 		c   byte
-	}{{SYN, 'S'}, {FIN, 'F'}, {RST, 'R'}, {PSH, 'P'}, {URG, 'U'}, {ECE, 'E'}, {CWR, 'W'}, {ACK, '.'}} {
+	}{{FIN, 'F'}, {SYN, 'S'}, {RST, 'R'}, {PSH, 'P'}, {ACK, '.'}, {URG, 'U'}, {ECE, 'E'}, {CWR, 'W'}} {
 		if f&x.bit != 0 {
 			b = append(b, x.c)
 		}
