@@ -113,6 +113,10 @@ type Config struct {
 // one to be a capture copy when no header field can tell (rule 2).
 const copyWindow = int64(10 * time.Millisecond)
 
+// ackWindow bounds how far beyond the responder's ISN+1 an initiator's
+// acknowledgement may reach and still prove that the handshake completed.
+const ackWindow = 1 << 30
+
 // doneMemory is how long a completed handshake is remembered (rule 4).
 const doneMemory = int64(time.Second)
 
@@ -351,7 +355,11 @@ func (c *Classifier) ack(i int32, p *decode.Packet) {
 		return
 	}
 	if e.flags&flagSynAck != 0 {
-		if p.Ack == e.risn+1 {
+		// Acknowledging the SYN/ACK: ISN+1, or beyond it when the segment
+		// that carried the first acknowledgement was not seen (a live
+		// capture's kernel filter passes only pure ACKs, and a few
+		// stacks acknowledge the SYN/ACK on their first data segment).
+		if p.Ack-(e.risn+1) < ackWindow {
 			c.end(i, Success, c.clock, 0, 0)
 		}
 		return

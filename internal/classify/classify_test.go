@@ -493,8 +493,14 @@ func scenarios() []scenario {
 			want:  []want{ended(Success, 10*us, 1*ms, -1, 0, 0)},
 		},
 		{
+			name: "rule 4: the first acknowledgement not seen: a later ACK beyond ISN+1 completes",
+			steps: []step{syn(0, 1, 100), synAck(1*ms, 0, 500),
+				{at: 5 * ms, dir: 'c', flags: "A", seq: isn + 301, ack: risn + 1 + 1448}},
+			want: []want{ended(Success, 0, 5*ms, 1*ms, 0, 0)},
+		},
+		{
 			name: "rule 4: an ACK that acknowledges something else is not success",
-			steps: []step{syn(0, 1, 100), synAck(1*ms, 0, 500), {at: 2 * ms, dir: 'c', flags: "A", seq: isn + 1, ack: risn + 9},
+			steps: []step{syn(0, 1, 100), synAck(1*ms, 0, 500), {at: 2 * ms, dir: 'c', flags: "A", seq: isn + 1, ack: risn},
 				{at: 31 * s1, advance: true}},
 			want: []want{ended(Timeout, 0, 30*s1+1*ms, 1*ms, 0, 0)},
 		},
