@@ -14,6 +14,7 @@ import (
 	"net/netip"
 	"os"
 	"os/signal"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -62,10 +63,93 @@ func run(args []string, stdin *os.File, stdout, stderr *os.File) int {
 		}
 	}
 	if o.read == "" {
-		log.Errorf("live capture (-i) is not available in this build yet; read a capture file with -r FILE")
-		return 1
+		return runLive(o, set, log, stdout, stderr)
 	}
 	return runOffline(o, set, log, stdin, stdout, stderr)
+}
+
+// monitor is what the offline and live modes share: the filters, the
+// counters, the classifier and the outputs.
+type monitor struct {
+	o        *options
+	log      *logging.Logger
+	filters  []*filter.Filter
+	local    atomic.Pointer[filter.Local]
+	stats    *stats.Stats
+	pipe     *pipeline.Pipeline
+	errw     *ttyWriter    // stderr, shared with the progress line
+	errBuf   *bufio.Writer // session lines and summary in text mode
+	outBuf   *bufio.Writer // JSON Lines
+	live     bool          // flush every line: a daemon's lines must not wait
+	writeErr error
+}
+
+// newMonitor sets up the pipeline of either mode.
+func newMonitor(o *options, set *filter.Set, log *logging.Logger, stdout, stderr *os.File, start time.Time, live bool) *monitor {
+	m := &monitor{o: o, log: log, filters: set.Filters(), live: live}
+	m.errw = &ttyWriter{w: stderr}
+	m.errBuf = bufio.NewWriterSize(m.errw, 64<<10)
+	m.outBuf = bufio.NewWriterSize(stdout, 64<<10)
+	m.local.Store(filter.NewLocal(nil, o.localNets))
+	m.stats = stats.New(len(m.filters), start, o.maxSessions)
+	var sink func(*classify.Event) error
+	var flush func() error
+	switch {
+	case o.quiet:
+	case o.json:
+		sink, flush = output.NewJSONLines(m.outBuf, m.filters).Event, m.outBuf.Flush
+	default:
+		sink, flush = output.NewText(m.errBuf, nil).Event, m.errBuf.Flush
+	}
+	cls := classify.New(classify.Config{
+		Timeout:     o.timeout,
+		MaxSessions: o.maxSessions,
+		ICMP:        o.icmp,
+		Match: func(init, resp netip.Addr, port uint16) uint64 {
+			return set.Match(init, resp, port, m.local.Load())
+		},
+		Emit: func(ev *classify.Event) {
+			m.stats.Add(ev)
+			if sink == nil || m.writeErr != nil {
+				return
+			}
+			m.writeErr = sink(ev)
+			if live && m.writeErr == nil {
+				m.writeErr = flush()
+			}
+		},
+	})
+	m.pipe = &pipeline.Pipeline{Classifier: cls, Stats: m.stats}
+	m.pipe.Decoder.Checksum = o.checksum
+	if live {
+		m.pipe.Clock = time.Now
+	}
+	return m
+}
+
+// finish prints the summary (text) or the STATS line (JSON), flushes the
+// outputs, and returns the exit status given the error that ended the run.
+func (m *monitor) finish(name string, runErr error) int {
+	snap := m.stats.Snapshot()
+	if m.o.json {
+		m.outBuf.Write(output.StatsJSON(version, &snap, m.filters))
+	} else {
+		output.WriteSummary(m.errBuf, &snap, m.filters, output.SummaryOptions{ICMP: m.o.icmp})
+	}
+	m.errBuf.Flush()
+	if err := m.outBuf.Flush(); err != nil && m.writeErr == nil {
+		m.writeErr = err
+	}
+	status := 0
+	if m.writeErr != nil && !errors.Is(m.writeErr, syscall.EPIPE) {
+		m.log.Errorf("writing the output: %v", m.writeErr)
+		status = 1
+	}
+	if runErr != nil {
+		m.log.Errorf("%s: %v", name, runErr)
+		status = 1
+	}
+	return status
 }
 
 // runOffline classifies the handshakes of a capture file.
@@ -82,44 +166,7 @@ func runOffline(o *options, set *filter.Set, log *logging.Logger, stdin, stdout,
 		return 1
 	}
 	log.Noticef("reading from %s, %s, link-type %s", name, reader.Format(), linkTypeNames(reader.LinkTypes()))
-
-	// Outputs: session lines and the summary go to stderr (text) or
-	// stdout (JSON); both are buffered, since a file can end thousands of
-	// sessions a second.
-	errw := &ttyWriter{w: stderr}
-	errBuf := bufio.NewWriterSize(errw, 64<<10)
-	defer errBuf.Flush()
-	outBuf := bufio.NewWriterSize(stdout, 64<<10)
-	defer outBuf.Flush()
-
-	filters := set.Filters()
-	local := filter.NewLocal(nil, o.localNets)
-	st := stats.New(len(filters), time.Unix(0, 0), o.maxSessions)
-	var sink func(*classify.Event) error
-	switch {
-	case o.quiet:
-	case o.json:
-		sink = output.NewJSONLines(outBuf, filters).Event
-	default:
-		sink = output.NewText(errBuf, nil).Event
-	}
-	var writeErr error
-	cls := classify.New(classify.Config{
-		Timeout:     o.timeout,
-		MaxSessions: o.maxSessions,
-		ICMP:        o.icmp,
-		Match: func(init, resp netip.Addr, port uint16) uint64 {
-			return set.Match(init, resp, port, local)
-		},
-		Emit: func(ev *classify.Event) {
-			st.Add(ev)
-			if sink != nil && writeErr == nil {
-				writeErr = sink(ev)
-			}
-		},
-	})
-	p := &pipeline.Pipeline{Classifier: cls, Stats: st}
-	p.Decoder.Checksum = o.checksum
+	m := newMonitor(o, set, log, stdout, stderr, time.Unix(0, 0), false)
 
 	// SIGINT and SIGTERM end the reading; the summary is still printed.
 	sigs := make(chan os.Signal, 1)
@@ -131,42 +178,22 @@ func runOffline(o *options, set *filter.Set, log *logging.Logger, stdin, stdout,
 		select {
 		case s := <-sigs:
 			log.Infof("%v: stopping", s)
-			p.Stop()
+			m.pipe.Stop()
 			closeIn() // unblocks a read from a pipe
 		case <-done:
 		}
 	}()
 
 	if !o.quiet && isTerminal(stderr) {
-		stop := startProgress(errw, reader, size, st)
+		stop := startProgress(m.errw, reader, size, m.stats)
 		defer stop()
 	}
-
-	runErr := p.Run(reader)
-	p.Finish()
-	if stopped := p.Stopped(); stopped {
+	runErr := m.pipe.Run(reader)
+	m.pipe.Finish()
+	if m.pipe.Stopped() {
 		runErr = nil // the read was interrupted on purpose
 	}
-	snap := st.Snapshot()
-	if o.json {
-		outBuf.Write(output.StatsJSON(version, &snap, filters))
-	} else {
-		output.WriteSummary(errBuf, &snap, filters, output.SummaryOptions{ICMP: o.icmp})
-	}
-	errBuf.Flush()
-	if err := outBuf.Flush(); err != nil && writeErr == nil {
-		writeErr = err
-	}
-	status := 0
-	if writeErr != nil && !errors.Is(writeErr, syscall.EPIPE) {
-		log.Errorf("writing the output: %v", writeErr)
-		status = 1
-	}
-	if runErr != nil {
-		log.Errorf("%s: %v", name, runErr)
-		status = 1
-	}
-	return status
+	return m.finish(name, runErr)
 }
 
 // openInput opens the file to read: a path, or standard input for "-". It

@@ -1,0 +1,284 @@
+package main
+
+import (
+	"bytes"
+	"encoding/xml"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/tcpeek/tcpeek/internal/stats"
+)
+
+// The Ganglia programs of Debian's ganglia-monitor package.
+const (
+	gmondPath   = "/usr/sbin/gmond"
+	gmetricPath = "/usr/bin/gmetric"
+)
+
+// TestGmond sends tcpeekstat -g's metrics through the real gmetric to a
+// real gmond, and reads them back from gmond's XML.
+func TestGmond(t *testing.T) {
+	for _, p := range []string{gmondPath, gmetricPath} {
+		if _, err := os.Stat(p); err != nil {
+			t.Skipf("%s not found (install Debian's ganglia-monitor to run this test): %v", p, err)
+		}
+	}
+	dir := tempDir(t)
+	udpPort, tcpPort := freeUDPPort(t), freeTCPPort(t)
+	conf := filepath.Join(dir, "gmond.conf")
+	if err := os.WriteFile(conf, []byte(gmondConf(udpPort, tcpPort)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	xmlAddr := startGmond(t, conf, tcpPort)
+
+	// tcpeekstat runs gmetric through a wrapper that names the config.
+	wrapper := filepath.Join(dir, "gmetric")
+	script := "#!/bin/sh\nexec " + gmetricPath + " -c " + shellQuote(conf) + " \"$@\"\n"
+	if err := os.WriteFile(wrapper, []byte(script), 0o755); err != nil {
+		t.Fatal(err)
+	}
+
+	d := startTcpeek(t, "web-1.example:RX@*:80")
+	d.update(func(s *stats.Snapshot) {
+		s.Filters[0].Success = stats.Success{Total: 20, DupSYN: 1, DupSYNACK: 2}
+		s.Filters[0].Failure = stats.Failure{Total: 18, Timeout: 3, Reject: 4, Unreach: 5, Abort: 6}
+		s.Filters[1].Failure = stats.Failure{Total: 7, Reject: 7}
+		s.Filters[2].Success = stats.Success{Total: 100, DupSYN: 11}
+		s.Filters[2].Failure = stats.Failure{Total: 12, Abort: 12}
+	})
+	names := []string{"RX", "TX", "web-1.example"}
+
+	if code, stdout, stderr := tcpeekstat("-g", "--gmetric-path", wrapper, "-U", d.path); code != 0 {
+		t.Fatalf("tcpeekstat -g: exit %d, stdout %q, stderr %q", code, stdout, stderr)
+	}
+	waitMetrics(t, xmlAddr, names, [][6]uint64{{1, 2, 3, 4, 5, 6}, {0, 0, 0, 7, 0, 0}, {11, 0, 0, 0, 0, 12}})
+
+	// The next -g sends the changes since this one.
+	d.update(func(s *stats.Snapshot) {
+		s.Filters[0].Failure.Reject += 40
+		s.Filters[1].Success.DupSYNACK += 3
+	})
+	if code, stdout, stderr := tcpeekstat("-g", "--gmetric-path", wrapper, "-U", d.path); code != 0 {
+		t.Fatalf("second tcpeekstat -g: exit %d, stdout %q, stderr %q", code, stdout, stderr)
+	}
+	waitMetrics(t, xmlAddr, names, [][6]uint64{{0, 0, 0, 40, 0, 0}, {0, 3, 0, 0, 0, 0}, {}})
+}
+
+// gmondConf is a configuration for one gmond that hears itself on
+// 127.0.0.1 only: no multicast, no metric modules.
+func gmondConf(udpPort, tcpPort int) string {
+	return fmt.Sprintf(`globals {
+  daemonize = no
+  setuid = no
+  debug_level = 0
+  mute = no
+  deaf = no
+  host_dmax = 300
+  cleanup_threshold = 60
+  gexec = no
+  send_metadata_interval = 0
+}
+cluster {
+  name = "tcpeek-test"
+}
+udp_send_channel {
+  host = 127.0.0.1
+  port = %[1]d
+}
+udp_recv_channel {
+  bind = 127.0.0.1
+  port = %[1]d
+}
+tcp_accept_channel {
+  bind = 127.0.0.1
+  port = %[2]d
+}
+`, udpPort, tcpPort)
+}
+
+// startGmond runs gmond in the foreground until the test ends and returns
+// the address of its XML port once it accepts connections.
+func startGmond(t *testing.T, conf string, tcpPort int) string {
+	t.Helper()
+	var out lockedBuffer
+	cmd := exec.Command(gmondPath, "-f", "-c", conf)
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Start(); err != nil {
+		t.Fatalf("starting gmond: %v", err)
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	t.Cleanup(func() {
+		cmd.Process.Kill()
+		<-exited
+		if t.Failed() {
+			t.Logf("gmond's output:\n%s", out.String())
+		}
+	})
+	addr := fmt.Sprintf("127.0.0.1:%d", tcpPort)
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		c, err := net.DialTimeout("tcp", addr, time.Second)
+		if err == nil {
+			c.Close()
+			return addr
+		}
+		select {
+		case err := <-exited:
+			exited <- err
+			t.Fatalf("gmond exited at start (%v):\n%s", err, out.String())
+		case <-time.After(20 * time.Millisecond):
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("gmond does not accept on %s after 10 s: %v\n%s", addr, err, out.String())
+		}
+	}
+}
+
+// gangliaXML is the part of gmond's XML the test reads.
+type gangliaXML struct {
+	Clusters []struct {
+		Hosts []struct {
+			Name    string `xml:"NAME,attr"`
+			Metrics []struct {
+				Name  string `xml:"NAME,attr"`
+				Val   string `xml:"VAL,attr"`
+				Type  string `xml:"TYPE,attr"`
+				Units string `xml:"UNITS,attr"`
+			} `xml:"METRIC"`
+		} `xml:"HOST"`
+	} `xml:"CLUSTER"`
+}
+
+// gmondMetrics reads gmond's XML and returns "VAL TYPE UNITS" by metric name.
+func gmondMetrics(addr string) (map[string]string, error) {
+	c, err := net.DialTimeout("tcp", addr, 5*time.Second)
+	if err != nil {
+		return nil, err
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(5 * time.Second))
+	b, err := io.ReadAll(c)
+	if err != nil {
+		return nil, err
+	}
+	var doc gangliaXML
+	dec := xml.NewDecoder(bytes.NewReader(b))
+	dec.CharsetReader = latin1Reader // gmond declares ISO-8859-1
+	if err := dec.Decode(&doc); err != nil {
+		return nil, fmt.Errorf("gmond's XML: %w", err)
+	}
+	m := make(map[string]string)
+	for _, cl := range doc.Clusters {
+		for _, h := range cl.Hosts {
+			for _, mt := range h.Metrics {
+				m[mt.Name] = mt.Val + " " + mt.Type + " " + mt.Units
+			}
+		}
+	}
+	return m, nil
+}
+
+// waitMetrics polls gmond until it reports every metric of the filters
+// names with values (in the order of gmetricItems), or fails after 15 s.
+func waitMetrics(t *testing.T, addr string, names []string, values [][6]uint64) {
+	t.Helper()
+	want := make(map[string]string)
+	for i, n := range names {
+		for j, it := range gmetricItems {
+			want["tcpeek_"+n+"_"+it.section+"_"+it.item] = u(values[i][j]) + " uint32 sessions"
+		}
+	}
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		got, err := gmondMetrics(addr)
+		var diff []string
+		if err != nil {
+			diff = append(diff, err.Error())
+		}
+		for name, w := range want {
+			if g, ok := got[name]; !ok {
+				diff = append(diff, name+": missing")
+			} else if g != w {
+				diff = append(diff, fmt.Sprintf("%s: %q, want %q", name, g, w))
+			}
+		}
+		sort.Strings(diff)
+		if len(diff) == 0 {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("gmond's metrics after 15 s:\n%s", strings.Join(diff, "\n"))
+		}
+		time.Sleep(50 * time.Millisecond) // gmond's next XML dump
+	}
+}
+
+func freeUDPPort(t *testing.T) int {
+	t.Helper()
+	c, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	return c.LocalAddr().(*net.UDPAddr).Port
+}
+
+func freeTCPPort(t *testing.T) int {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().(*net.TCPAddr).Port
+}
+
+// latin1Reader converts ISO-8859-1 to UTF-8 for the XML decoder.
+func latin1Reader(charset string, r io.Reader) (io.Reader, error) {
+	if !strings.EqualFold(charset, "ISO-8859-1") {
+		return nil, fmt.Errorf("unexpected charset %q", charset)
+	}
+	b, err := io.ReadAll(r)
+	if err != nil {
+		return nil, err
+	}
+	var out strings.Builder
+	for _, c := range b {
+		out.WriteRune(rune(c))
+	}
+	return strings.NewReader(out.String()), nil
+}
+
+// shellQuote quotes s for sh.
+func shellQuote(s string) string {
+	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
+}
+
+// lockedBuffer is a bytes.Buffer safe for the writes of a child's output
+// copier and the test's reads.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
