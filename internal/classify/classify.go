@@ -19,6 +19,7 @@ package classify
 
 import (
 	"fmt"
+	"math"
 	"math/rand/v2"
 	"net/netip"
 	"time"
@@ -137,7 +138,9 @@ type Classifier struct {
 	tab      table
 	lists    [numLists]list
 	dur      [numLists]int64
+	next     int64 // no deadline is earlier than this
 	ev       Event
+	keys     [MaxBatch]key
 	overflow uint64
 	dups     uint64
 	sink     uint64 // keeps Prefetch's loads from being optimized away
@@ -162,6 +165,7 @@ func New(cfg Config) *Classifier {
 		c.lists[i] = newList()
 	}
 	c.dur = [numLists]int64{c.timeout, c.timeout, doneMemory}
+	c.next = math.MaxInt64
 	return c
 }
 
@@ -188,19 +192,23 @@ func (c *Classifier) Advance(now int64) {
 	if now > c.clock {
 		c.clock = now
 	}
+	if c.clock <= c.next {
+		return // nothing can have expired: the common case, one compare
+	}
 	for {
-		best, bestDL := -1, int64(0)
+		best, bestDL, earliest := -1, int64(0), int64(math.MaxInt64)
 		for l := range c.lists {
-			h := c.lists[l].head
-			if h < 0 {
+			if c.lists[l].head < 0 {
 				continue
 			}
-			dl := c.tab.at(h).last + c.dur[l]
+			dl := c.lists[l].headLast + c.dur[l]
+			earliest = min(earliest, dl)
 			if dl < c.clock && (best < 0 || dl < bestDL) {
 				best, bestDL = l, dl
 			}
 		}
 		if best < 0 {
+			c.next = earliest
 			return
 		}
 		i := c.lists[best].head
@@ -212,41 +220,79 @@ func (c *Classifier) Advance(now int64) {
 	}
 }
 
-// Prefetch loads the memory that Handle(p) will read, and changes nothing
-// else. The session table is much bigger than the CPU caches, so a lookup
-// costs a cache miss or two; calling Prefetch for a batch of packets before
-// handling them lets the CPU wait for those misses all at once.
-func (c *Classifier) Prefetch(p *decode.Packet) {
-	if p.Kind == decode.KindNone {
+// push appends entry i to list l and keeps c.next a lower bound of every
+// deadline.
+func (c *Classifier) push(l uint8, i int32) {
+	c.tab.pushBack(&c.lists[l], l, i)
+	if c.lists[l].head == i {
+		c.next = min(c.next, c.lists[l].headLast+c.dur[l])
+	}
+}
+
+// key is a packet's endpoints in table form and its session hash, computed
+// once per packet.
+type key struct {
+	src, dst addr
+	h        uint32
+}
+
+func (c *Classifier) keyOf(p *decode.Packet) key {
+	k := key{src: addrOf(p.Src), dst: addrOf(p.Dst)}
+	k.h = c.tab.hashOf(k.src, p.SrcPort, k.dst, p.DstPort)
+	return k
+}
+
+// MaxBatch is the most packets HandleBatch takes at once.
+const MaxBatch = 64
+
+// HandleBatch processes packets in order, as Handle would, ts[i] being the
+// time of ps[i]. The session table is much bigger than the CPU caches, so a
+// lookup costs a cache miss or two; HandleBatch first touches the table
+// memory of every packet of the batch, so that the CPU waits for those
+// misses all at once, then handles the packets one by one.
+func (c *Classifier) HandleBatch(ps []decode.Packet, ts []int64) {
+	if len(ps) > MaxBatch {
+		c.HandleBatch(ps[:MaxBatch], ts[:MaxBatch])
+		c.HandleBatch(ps[MaxBatch:], ts[MaxBatch:])
 		return
 	}
 	t := &c.tab
-	h := t.hashOf(addrOf(p.Src), p.SrcPort, addrOf(p.Dst), p.DstPort)
-	s := t.index[h&t.mask]
-	if s != 0 && s.hash() == h {
-		c.sink += uint64(t.at(s.entry()).iisn)
-	} else {
-		c.sink += uint64(s)
+	keys := c.keys[:len(ps)]
+	for i := range ps {
+		keys[i] = c.keyOf(&ps[i])
+		// Branch-free: an empty slot touches entry 0, which is harmless,
+		// and no mispredicted branch waits for the load.
+		s := t.index[keys[i].h&t.mask]
+		j := int32(uint32(s)) - 1
+		j &^= j >> 31
+		c.sink += uint64(t.at(j).iisn)
+	}
+	for i := range ps {
+		c.handle(&ps[i], ts[i], &keys[i])
 	}
 }
 
 // Handle processes one decoded packet captured at time t (Unix
 // nanoseconds). Packets of KindNone are ignored.
 func (c *Classifier) Handle(p *decode.Packet, t int64) {
+	k := c.keyOf(p)
+	c.handle(p, t, &k)
+}
+
+func (c *Classifier) handle(p *decode.Packet, t int64, k *key) {
 	c.Advance(t)
 	switch p.Kind {
 	case decode.KindTCP:
-		c.tcp(p)
+		c.tcp(p, k)
 	case decode.KindICMP:
 		if c.cfg.ICMP {
-			c.icmp(p)
+			c.icmp(p, k)
 		}
 	}
 }
 
-func (c *Classifier) tcp(p *decode.Packet) {
-	src, dst := addrOf(p.Src), addrOf(p.Dst)
-	i, fromInit, h := c.tab.lookup(src, p.SrcPort, dst, p.DstPort)
+func (c *Classifier) tcp(p *decode.Packet, k *key) {
+	i, fromInit := c.tab.lookup(k.h, k.src, p.SrcPort, k.dst, p.DstPort)
 	f := p.Flags
 	switch {
 	case f&decode.RST != 0:
@@ -254,7 +300,7 @@ func (c *Classifier) tcp(p *decode.Packet) {
 			c.rst(i, fromInit, p)
 		}
 	case f&decode.SYN != 0 && f&(decode.ACK|decode.FIN) == 0:
-		c.syn(i, fromInit, h, src, dst, p)
+		c.syn(i, fromInit, k, p)
 	case f&decode.SYN != 0 && f&decode.ACK != 0 && f&decode.FIN == 0:
 		if i >= 0 && !fromInit {
 			c.synAck(i, p)
@@ -267,9 +313,9 @@ func (c *Classifier) tcp(p *decode.Packet) {
 }
 
 // syn handles a SYN (rules 1, 2, 9).
-func (c *Classifier) syn(i int32, fromInit bool, h uint32, src, dst addr, p *decode.Packet) {
+func (c *Classifier) syn(i int32, fromInit bool, k *key, p *decode.Packet) {
 	if i < 0 {
-		c.open(h, src, dst, p)
+		c.open(k, p)
 		return
 	}
 	e := c.tab.at(i)
@@ -278,7 +324,7 @@ func (c *Classifier) syn(i int32, fromInit bool, h uint32, src, dst addr, p *dec
 		// (ignored), or a new attempt on a remembered tuple.
 		if e.state != statePending {
 			c.forget(i)
-			c.open(h, src, dst, p)
+			c.open(k, p)
 		}
 		return
 	}
@@ -288,7 +334,7 @@ func (c *Classifier) syn(i int32, fromInit bool, h uint32, src, dst addr, p *dec
 			c.end(i, Timeout, c.clock, 0, 0)
 		}
 		c.forget(i)
-		c.open(h, src, dst, p)
+		c.open(k, p)
 		return
 	}
 	isCopy := c.isCopy(e.flags&flagV4 != 0, e.synID, p.IPID, e.flags&flagSynTS != 0, e.synTS, p, e.lastSyn)
@@ -389,11 +435,11 @@ func (c *Classifier) rst(i int32, fromInit bool, p *decode.Packet) {
 }
 
 // icmp handles an ICMP destination unreachable quoting a TCP segment (rule 7).
-func (c *Classifier) icmp(p *decode.Packet) {
+func (c *Classifier) icmp(p *decode.Packet, k *key) {
 	if p.Src.Is4() && p.ICMPType == 3 && p.ICMPCode == 4 {
 		return // fragmentation needed: a path MTU matter, not unreachability
 	}
-	i, fromInit, _ := c.tab.lookup(addrOf(p.Src), p.SrcPort, addrOf(p.Dst), p.DstPort)
+	i, fromInit := c.tab.lookup(k.h, k.src, p.SrcPort, k.dst, p.DstPort)
 	if i < 0 {
 		return
 	}
@@ -446,7 +492,7 @@ func setFlag(flags, bit uint8, on bool) uint8 {
 }
 
 // open starts a session for the SYN p, whose 4-tuple has no entry (rule 1).
-func (c *Classifier) open(h uint32, src, dst addr, p *decode.Packet) {
+func (c *Classifier) open(k *key, p *decode.Packet) {
 	mask := uint64(1)
 	if c.cfg.Match != nil {
 		mask = c.cfg.Match(p.Src, p.Dst, p.DstPort)
@@ -460,7 +506,7 @@ func (c *Classifier) open(h uint32, src, dst addr, p *decode.Packet) {
 	}
 	i := c.tab.alloc()
 	e := c.tab.at(i)
-	e.ia, e.ra = src, dst
+	e.ia, e.ra = k.src, k.dst
 	e.iport, e.rport = p.SrcPort, p.DstPort
 	e.state = statePending
 	if p.Src.Is4() {
@@ -472,16 +518,16 @@ func (c *Classifier) open(h uint32, src, dst addr, p *decode.Packet) {
 	e.start, e.last, e.lastSyn = c.clock, c.clock, c.clock
 	e.synID, e.synTS = p.IPID, p.TSVal
 	e.filters = mask
-	e.hash = h
+	e.hash = k.h
 	c.tab.insert(i)
-	c.tab.pushBack(&c.lists[listPending], listPending, i)
+	c.push(listPending, i)
 }
 
 // refresh restarts the deadline of entry i, which is on list l.
 func (c *Classifier) refresh(i int32, l uint8) {
 	c.tab.unlink(&c.lists[l], i)
 	c.tab.at(i).last = c.clock
-	c.tab.pushBack(&c.lists[l], l, i)
+	c.push(l, i)
 }
 
 // end ends the pending session i with result r at time t, reports it, and
@@ -514,7 +560,7 @@ func (c *Classifier) end(i int32, r Result, t int64, icmpType, icmpCode uint8) {
 	}
 	e.state = state
 	e.last = t
-	c.tab.pushBack(&c.lists[l], l, i)
+	c.push(l, i)
 	if c.lists[l].n > c.cfg.MaxSessions {
 		// The memory is full: forget its oldest entry.
 		c.forget(c.lists[l].head)

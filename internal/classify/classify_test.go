@@ -668,7 +668,7 @@ func TestTableChurn(t *testing.T) {
 			i := tab.alloc()
 			e := tab.at(i)
 			e.ia, e.ra, e.iport, e.rport = a, addr{1, 2}, 7, 9
-			_, _, e.hash = tab.lookup(a, 7, addr{1, 2}, 9)
+			e.hash = tab.hashOf(a, 7, addr{1, 2}, 9)
 			tab.insert(i)
 			live[i] = a
 		} else {
@@ -680,7 +680,7 @@ func TestTableChurn(t *testing.T) {
 		}
 	}
 	for i, a := range live {
-		got, fromInit, _ := tab.lookup(addr{1, 2}, 9, a, 7)
+		got, fromInit := tab.lookup(tab.hashOf(addr{1, 2}, 9, a, 7), addr{1, 2}, 9, a, 7)
 		if got != i || fromInit {
 			t.Fatalf("entry %d: lookup from the responder gave %d, %v", i, got, fromInit)
 		}

@@ -103,10 +103,11 @@ const (
 
 func newTable(seed uint64) table {
 	return table{
-		seed:  seed,
-		index: make([]slot, minTableSlots),
-		mask:  minTableSlots - 1,
-		free:  -1,
+		seed:   seed,
+		index:  make([]slot, minTableSlots),
+		mask:   minTableSlots - 1,
+		free:   -1,
+		chunks: [][]entry{make([]entry, chunkSize)}, // entry 0 exists: prefetching may touch it
 	}
 }
 
@@ -133,14 +134,13 @@ func (t *table) hashOf(a addr, ap uint16, b addr, bp uint16) uint32 {
 }
 
 // lookup finds the entry of the segment sent from (src, sport) to (dst,
-// dport). It returns its slab index (or -1), whether the segment was sent by
-// the initiator, and the hash for a later insert.
-func (t *table) lookup(src addr, sport uint16, dst addr, dport uint16) (int32, bool, uint32) {
-	h := t.hashOf(src, sport, dst, dport)
+// dport), whose hash is h. It returns its slab index (or -1) and whether the
+// segment was sent by the initiator.
+func (t *table) lookup(h uint32, src addr, sport uint16, dst addr, dport uint16) (int32, bool) {
 	for pos := h & t.mask; ; pos = (pos + 1) & t.mask {
 		s := t.index[pos]
 		if s == 0 {
-			return -1, false, h
+			return -1, false
 		}
 		if s.hash() != h {
 			continue
@@ -148,10 +148,10 @@ func (t *table) lookup(src addr, sport uint16, dst addr, dport uint16) (int32, b
 		i := s.entry()
 		e := t.at(i)
 		if e.iport == sport && e.rport == dport && e.ia == src && e.ra == dst {
-			return i, true, h
+			return i, true
 		}
 		if e.iport == dport && e.rport == sport && e.ia == dst && e.ra == src {
-			return i, false, h
+			return i, false
 		}
 	}
 }
@@ -237,10 +237,12 @@ func (t *table) remove(i int32) {
 
 // list is a doubly linked list of entries in the order of their last field,
 // which is also the order of their deadlines, since every entry of a list
-// lives for the same duration after its last field.
+// lives for the same duration after its last field. headLast is the head's
+// last field, kept here so that checking for expiry reads no entry.
 type list struct {
 	head, tail int32
 	n          int
+	headLast   int64
 }
 
 func newList() list { return list{head: -1, tail: -1} }
@@ -253,6 +255,7 @@ func (t *table) pushBack(l *list, id uint8, i int32) {
 		t.at(l.tail).next = i
 	} else {
 		l.head = i
+		l.headLast = e.last
 	}
 	l.tail = i
 	l.n++
@@ -264,6 +267,9 @@ func (t *table) unlink(l *list, i int32) {
 		t.at(e.prev).next = e.next
 	} else {
 		l.head = e.next
+		if e.next >= 0 {
+			l.headLast = t.at(e.next).last
+		}
 	}
 	if e.next >= 0 {
 		t.at(e.next).prev = e.prev

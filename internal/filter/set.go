@@ -10,8 +10,12 @@ import (
 // the live mode builds a new one.
 type Local struct {
 	addrs map[netip.Addr]struct{}
+	few   []netip.Addr // the addresses again, when there are few: a scan beats hashing
 	nets  []netip.Prefix
 }
+
+// fewAddrs is the most addresses Contains compares one by one.
+const fewAddrs = 16
 
 // NewLocal returns the set of the given addresses and networks. Invalid
 // values are left out; IPv4-mapped IPv6 values are stored as IPv4, networks
@@ -21,6 +25,11 @@ func NewLocal(addrs []netip.Addr, nets []netip.Prefix) *Local {
 	for _, a := range addrs {
 		if a.IsValid() {
 			l.addrs[a.Unmap().WithZone("")] = struct{}{}
+		}
+	}
+	if len(l.addrs) <= fewAddrs {
+		for a := range l.addrs {
+			l.few = append(l.few, a)
 		}
 	}
 	for _, p := range nets {
@@ -64,7 +73,13 @@ func (l *Local) Contains(a netip.Addr) bool {
 
 // contains is Contains for an address already unmapped and without zone.
 func (l *Local) contains(a netip.Addr) bool {
-	if _, ok := l.addrs[a]; ok {
+	if l.few != nil || len(l.addrs) == 0 {
+		for _, b := range l.few {
+			if a == b {
+				return true
+			}
+		}
+	} else if _, ok := l.addrs[a]; ok {
 		return true
 	}
 	for _, p := range l.nets {

@@ -2,6 +2,7 @@ package stats
 
 import (
 	"math"
+	"math/bits"
 	"sort"
 	"time"
 )
@@ -20,6 +21,19 @@ var Bounds = func() []int64 {
 		}
 	}
 	return append(b, int64(100*time.Second))
+}()
+
+// firstBucket[n] is the first bucket that can hold a duration of n
+// significant bits, so that Observe scans a handful of bounds at most.
+var firstBucket = func() (f [65]uint8) {
+	for n := 1; n <= 64; n++ {
+		lo := int64(1) << (n - 1) // the smallest duration of n bits
+		if n == 64 {
+			lo = math.MaxInt64
+		}
+		f[n] = uint8(sort.Search(len(Bounds), func(i int) bool { return Bounds[i] >= lo }))
+	}
+	return f
 }()
 
 // PrometheusBounds are the bucket bounds tcpeek exposes to Prometheus, in
@@ -48,7 +62,10 @@ func (h *Histogram) Observe(d int64) {
 	if d < 0 {
 		d = 0
 	}
-	i := sort.Search(len(Bounds), func(i int) bool { return Bounds[i] >= d })
+	i := int(firstBucket[bits.Len64(uint64(d))])
+	for i < len(Bounds) && Bounds[i] < d {
+		i++
+	}
 	h.Buckets[i]++
 	h.Count++
 	h.Sum += d

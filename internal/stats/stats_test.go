@@ -130,3 +130,21 @@ func TestAdd(t *testing.T) {
 		t.Error("snapshot changed after Add")
 	}
 }
+
+// TestObserveBucket checks Observe's bucket search against a plain search.
+func TestObserveBucket(t *testing.T) {
+	for _, d := range []int64{0, 1, 9999, 10000, 10001, 11000, 123456, 999999999, 1e9, 1e9 + 1, 99e9, 100e9, 100e9 + 1, math.MaxInt64} {
+		var h Histogram
+		h.Observe(d)
+		want := len(Bounds)
+		for i, b := range Bounds {
+			if b >= d {
+				want = i
+				break
+			}
+		}
+		if h.Buckets[want] != 1 {
+			t.Errorf("Observe(%d): not in bucket %d", d, want)
+		}
+	}
+}
