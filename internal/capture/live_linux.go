@@ -42,8 +42,8 @@ type Live struct {
 	timeout  int // poll timeout in milliseconds
 	promisc  bool
 
-	cur       int    // current block
-	held      bool   // the current block is ours until released
+	cur       int            // current block
+	held      bool           // the current block is ours until released
 	remaining uint32         // frames left in the current block
 	next      unsafe.Pointer // the next frame's header, in the ring
 
