@@ -81,6 +81,12 @@ func runLive(o *options, set *filter.Set, log *logging.Logger, stdout, stderr *o
 		defer srv.Close()
 		go srv.Serve()
 	}
+	stopMetrics, err := m.serveMetrics()
+	if err != nil {
+		log.Errorf("%v", err)
+		return 1
+	}
+	defer stopMetrics()
 	if cred != nil {
 		if err := dropPrivileges(cred); err != nil {
 			log.Errorf("-u %s: %v", o.user, err)

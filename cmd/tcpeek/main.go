@@ -22,6 +22,7 @@ import (
 	"github.com/tcpeek/tcpeek/internal/classify"
 	"github.com/tcpeek/tcpeek/internal/filter"
 	"github.com/tcpeek/tcpeek/internal/logging"
+	"github.com/tcpeek/tcpeek/internal/metrics"
 	"github.com/tcpeek/tcpeek/internal/output"
 	"github.com/tcpeek/tcpeek/internal/pipeline"
 	"github.com/tcpeek/tcpeek/internal/stats"
@@ -127,6 +128,26 @@ func newMonitor(o *options, set *filter.Set, log *logging.Logger, stdout, stderr
 	return m
 }
 
+// serveMetrics starts the Prometheus endpoint when --web.listen-address
+// is given; the returned function stops it.
+func (m *monitor) serveMetrics() (func(), error) {
+	if m.o.webAddr == "" {
+		return func() {}, nil
+	}
+	reg := metrics.NewRegistry(metrics.NewCollector(m.stats.Snapshot, m.filters), version)
+	srv, err := metrics.Listen(m.o.webAddr, reg, m.log.Warnf)
+	if err != nil {
+		return nil, err
+	}
+	go func() {
+		if err := srv.Serve(); err != nil {
+			m.log.Errorf("metrics server: %v", err)
+		}
+	}()
+	m.log.Infof("serving metrics at http://%s/metrics", srv.Addr())
+	return func() { srv.Close() }, nil
+}
+
 // finish prints the summary (text) or the STATS line (JSON), flushes the
 // outputs, and returns the exit status given the error that ended the run.
 func (m *monitor) finish(name string, runErr error) int {
@@ -167,6 +188,12 @@ func runOffline(o *options, set *filter.Set, log *logging.Logger, stdin, stdout,
 	}
 	log.Noticef("reading from %s, %s, link-type %s", name, reader.Format(), linkTypeNames(reader.LinkTypes()))
 	m := newMonitor(o, set, log, stdout, stderr, time.Unix(0, 0), false)
+	stopMetrics, err := m.serveMetrics()
+	if err != nil {
+		log.Errorf("%v", err)
+		return 1
+	}
+	defer stopMetrics()
 
 	// SIGINT and SIGTERM end the reading; the summary is still printed.
 	sigs := make(chan os.Signal, 1)

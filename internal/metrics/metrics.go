@@ -1,0 +1,204 @@
+// Package metrics exposes tcpeek's counters to Prometheus (SPEC §9).
+//
+// The Collector reads the same snapshot as the stats socket at every scrape,
+// so /metrics and STATS always agree. Labels are filter names and fixed
+// enumerations only, never addresses or ports: the number of series is
+// bounded by the number of filters given on the command line.
+package metrics
+
+import (
+	"fmt"
+	"net"
+	"net/http"
+	"runtime"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/tcpeek/tcpeek/internal/filter"
+	"github.com/tcpeek/tcpeek/internal/stats"
+)
+
+const namespace = "tcpeek"
+
+var (
+	handshakesDesc = prometheus.NewDesc(namespace+"_handshakes_total",
+		"Connection attempts that ended, by filter and result (success, timeout, reject, unreach, abort).",
+		[]string{"filter", "result"}, nil)
+	retransDesc = prometheus.NewDesc(namespace+"_handshake_retransmissions_total",
+		"Ended connection attempts that needed at least one retransmitted SYN (segment=syn) or SYN/ACK (segment=synack).",
+		[]string{"filter", "segment"}, nil)
+	durationDesc = prometheus.NewDesc(namespace+"_handshake_duration_seconds",
+		"Time from the first SYN to the end of the handshake, of successful attempts.",
+		[]string{"filter"}, nil)
+	synackDesc = prometheus.NewDesc(namespace+"_synack_latency_seconds",
+		"Time from the first SYN to the first SYN/ACK, of attempts that saw one.",
+		[]string{"filter"}, nil)
+	inProgressDesc = prometheus.NewDesc(namespace+"_sessions_in_progress",
+		"Handshakes in progress.", nil, nil)
+	overflowDesc = prometheus.NewDesc(namespace+"_session_table_overflows_total",
+		"SYNs not tracked because --max-sessions handshakes were in progress.", nil, nil)
+	packetsDesc = prometheus.NewDesc(namespace+"_capture_packets_total",
+		"Packets received by the capture (live: those that passed the kernel filter).", nil, nil)
+	dropsDesc = prometheus.NewDesc(namespace+"_capture_drops_total",
+		"Packets lost before tcpeek saw them: by=kernel (capture buffer full), by=interface (driver).",
+		[]string{"by"}, nil)
+	badSumDesc = prometheus.NewDesc(namespace+"_bad_checksum_total",
+		"Packets dropped for a wrong checksum (-c).", nil, nil)
+	duplicatesDesc = prometheus.NewDesc(namespace+"_capture_duplicates_total",
+		"SYN and SYN/ACK capture copies (mirroring), not counted as retransmissions.", nil, nil)
+)
+
+// Collector is a prometheus.Collector of tcpeek's counters.
+type Collector struct {
+	snapshot func() stats.Snapshot
+	names    []string
+}
+
+// NewCollector returns a Collector that reads snapshot at every scrape;
+// filters gives the names of the snapshot's filters, in order.
+func NewCollector(snapshot func() stats.Snapshot, filters []*filter.Filter) *Collector {
+	c := &Collector{snapshot: snapshot}
+	for _, f := range filters {
+		c.names = append(c.names, f.Name)
+	}
+	return c
+}
+
+// Describe sends the descriptors of every metric.
+func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range []*prometheus.Desc{handshakesDesc, retransDesc, durationDesc, synackDesc,
+		inProgressDesc, overflowDesc, packetsDesc, dropsDesc, badSumDesc, duplicatesDesc} {
+		ch <- d
+	}
+}
+
+// Collect sends the metrics of one snapshot.
+func (c *Collector) Collect(ch chan<- prometheus.Metric) {
+	snap := c.snapshot()
+	counter := func(d *prometheus.Desc, v uint64, labels ...string) {
+		ch <- prometheus.MustNewConstMetric(d, prometheus.CounterValue, float64(v), labels...)
+	}
+	for i, f := range snap.Filters {
+		if i >= len(c.names) {
+			break
+		}
+		name := c.names[i]
+		counter(handshakesDesc, f.Success.Total, name, "success")
+		counter(handshakesDesc, f.Failure.Timeout, name, "timeout")
+		counter(handshakesDesc, f.Failure.Reject, name, "reject")
+		counter(handshakesDesc, f.Failure.Unreach, name, "unreach")
+		counter(handshakesDesc, f.Failure.Abort, name, "abort")
+		counter(retransDesc, f.Success.DupSYN+f.Failure.DupSYN, name, "syn")
+		counter(retransDesc, f.Success.DupSYNACK+f.Failure.DupSYNACK, name, "synack")
+		ch <- histogram(durationDesc, &f.Handshake, name)
+		ch <- histogram(synackDesc, &f.SynAck, name)
+	}
+	ch <- prometheus.MustNewConstMetric(inProgressDesc, prometheus.GaugeValue, float64(snap.Sessions.InProgress))
+	counter(overflowDesc, snap.Sessions.Overflow)
+	counter(packetsDesc, snap.Capture.Packets)
+	counter(dropsDesc, snap.Capture.Drops, "kernel")
+	counter(dropsDesc, snap.Capture.IfDrops, "interface")
+	counter(badSumDesc, snap.Capture.BadChecksum)
+	counter(duplicatesDesc, snap.Capture.Duplicates)
+}
+
+// histogram converts a stats histogram to a Prometheus one, in seconds, with
+// the buckets of stats.PrometheusBounds.
+func histogram(d *prometheus.Desc, h *stats.Histogram, label string) prometheus.Metric {
+	cum := h.Cumulative()
+	buckets := make(map[float64]uint64, len(cum))
+	for i, b := range stats.PrometheusBounds {
+		buckets[b] = cum[i]
+	}
+	return prometheus.MustNewConstHistogram(d, h.Count, float64(h.Sum)/1e9, buckets, label)
+}
+
+// NewRegistry returns a registry with tcpeek's collector, tcpeek_build_info,
+// and the standard Go and process collectors.
+func NewRegistry(c *Collector, version string) *prometheus.Registry {
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(c)
+	reg.MustRegister(collectors.NewGoCollector())
+	reg.MustRegister(collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	info := prometheus.NewGauge(prometheus.GaugeOpts{
+		Namespace:   namespace,
+		Name:        "build_info",
+		Help:        "A metric with a constant '1' value labelled by version and Go version of tcpeek.",
+		ConstLabels: prometheus.Labels{"version": version, "goversion": runtime.Version()},
+	})
+	info.Set(1)
+	reg.MustRegister(info)
+	return reg
+}
+
+// Server serves /metrics and a landing page.
+type Server struct {
+	srv *http.Server
+	ln  net.Listener
+}
+
+// Listen opens the metrics listener on addr (host:port, or :port) now, so
+// that a privileged port can be bound before privileges are dropped.
+func Listen(addr string, reg *prometheus.Registry, logf func(string, ...any)) (*Server, error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("--web.listen-address %s: %w", addr, err)
+	}
+	mux := http.NewServeMux()
+	mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{
+		ErrorLog:            promLogger(logf),
+		MaxRequestsInFlight: 8,
+		Timeout:             10 * time.Second,
+	}))
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != "/" {
+			http.NotFound(w, r)
+			return
+		}
+		w.Header().Set("Content-Type", "text/html; charset=utf-8")
+		fmt.Fprintf(w, `<!DOCTYPE html>
+<html><head><title>tcpeek</title></head>
+<body><h1>tcpeek</h1><p>TCP handshake monitor.</p>
+<p><a href="/metrics">Metrics</a></p></body></html>
+`)
+	})
+	s := &Server{
+		srv: &http.Server{
+			Handler:           mux,
+			ReadHeaderTimeout: 5 * time.Second,
+			ReadTimeout:       10 * time.Second,
+			WriteTimeout:      30 * time.Second,
+			IdleTimeout:       60 * time.Second,
+		},
+		ln: ln,
+	}
+	return s, nil
+}
+
+// Addr returns the address the server listens on.
+func (s *Server) Addr() string { return s.ln.Addr().String() }
+
+// Serve serves until Close.
+func (s *Server) Serve() error {
+	if err := s.srv.Serve(s.ln); err != http.ErrServerClosed {
+		return err
+	}
+	return nil
+}
+
+// Close stops the server.
+func (s *Server) Close() error { return s.srv.Close() }
+
+type logFunc func(string, ...any)
+
+func (f logFunc) Println(v ...any) { f("metrics: %s", fmt.Sprint(v...)) }
+
+func promLogger(logf func(string, ...any)) promhttp.Logger {
+	if logf == nil {
+		return nil
+	}
+	return logFunc(logf)
+}

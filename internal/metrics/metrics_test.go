@@ -1,0 +1,160 @@
+package metrics
+
+import (
+	"bytes"
+	"flag"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+	"github.com/prometheus/common/expfmt"
+
+	"github.com/tcpeek/tcpeek/internal/classify"
+	"github.com/tcpeek/tcpeek/internal/filter"
+	"github.com/tcpeek/tcpeek/internal/stats"
+)
+
+var update = flag.Bool("update", false, "rewrite the golden files")
+
+// fixedStats returns counters made from a fixed set of events.
+func fixedStats(t *testing.T) (*stats.Stats, []*filter.Filter) {
+	t.Helper()
+	set, err := filter.NewSet([]string{"web:RX@*:80:443"}, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st := stats.New(3, time.Unix(1700000000, 0), 1000)
+	ms := int64(time.Millisecond)
+	events := []classify.Event{
+		{Result: classify.Success, Filters: 0b101, Start: 0, SynAck: 1 * ms, End: 2 * ms},
+		{Result: classify.Success, Filters: 0b101, Start: 0, SynAck: 1000 * ms, End: 1001 * ms, DupSYN: 1},
+		{Result: classify.Success, Filters: 0b010, Start: 0, SynAck: 20 * ms, End: 40 * ms, DupSYNACK: 2},
+		{Result: classify.Timeout, Filters: 0b010, Start: 0, End: 63000 * ms, DupSYN: 5},
+		{Result: classify.Reject, Filters: 0b001, Start: 0, End: 1 * ms},
+		{Result: classify.Unreach, Filters: 0b010, Start: 0, End: 3 * ms, ICMPType: 3, ICMPCode: 1},
+		{Result: classify.Abort, Filters: 0b101, Start: 0, SynAck: 1, End: 5 * ms},
+		{Kind: classify.LateRetry, Filters: 0b001},
+	}
+	for i := range events {
+		st.Add(&events[i])
+	}
+	st.Update(time.Unix(1700000060, 0), stats.Capture{Packets: 12345, Drops: 3, IfDrops: 1, BadChecksum: 2, Duplicates: 7},
+		stats.Sessions{InProgress: 9, Overflow: 4})
+	return st, set.Filters()
+}
+
+// TestCollectorGolden compares the exposition of fixed counters with
+// testdata/metrics.golden (go test -update rewrites it).
+func TestCollectorGolden(t *testing.T) {
+	st, filters := fixedStats(t)
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(NewCollector(st.Snapshot, filters))
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var buf bytes.Buffer
+	enc := expfmt.NewEncoder(&buf, expfmt.NewFormat(expfmt.TypeTextPlain))
+	for _, mf := range mfs {
+		if err := enc.Encode(mf); err != nil {
+			t.Fatal(err)
+		}
+	}
+	path := filepath.Join("testdata", "metrics.golden")
+	if *update {
+		os.MkdirAll("testdata", 0o755)
+		if err := os.WriteFile(path, buf.Bytes(), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("%v (go test ./internal/metrics -update makes it)", err)
+	}
+	if buf.String() != string(want) {
+		t.Errorf("exposition differs from %s:\n%s", path, buf.String())
+	}
+	// The exposition passes Prometheus's own lint.
+	problems, err := testutil.CollectAndLint(NewCollector(st.Snapshot, filters))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range problems {
+		t.Errorf("lint: %s: %s", p.Metric, p.Text)
+	}
+}
+
+// TestCollectorAgreesWithStats checks a few values against the snapshot the
+// socket serves.
+func TestCollectorAgreesWithStats(t *testing.T) {
+	st, filters := fixedStats(t)
+	c := NewCollector(st.Snapshot, filters)
+	snap := st.Snapshot()
+	expect := `
+# HELP tcpeek_handshakes_total Connection attempts that ended, by filter and result (success, timeout, reject, unreach, abort).
+# TYPE tcpeek_handshakes_total counter
+`
+	var b strings.Builder
+	b.WriteString(expect)
+	for i, f := range filters {
+		s := snap.Filters[i]
+		for _, r := range []struct {
+			name string
+			v    uint64
+		}{{"abort", s.Failure.Abort}, {"reject", s.Failure.Reject}, {"success", s.Success.Total}, {"timeout", s.Failure.Timeout}, {"unreach", s.Failure.Unreach}} {
+			b.WriteString("tcpeek_handshakes_total{filter=\"" + f.Name + "\",result=\"" + r.name + "\"} " + strconv.FormatUint(r.v, 10) + "\n")
+		}
+	}
+	if err := testutil.CollectAndCompare(c, strings.NewReader(b.String()), "tcpeek_handshakes_total"); err != nil {
+		t.Error(err)
+	}
+	if n := testutil.CollectAndCount(c); n != 3*9+7 {
+		t.Errorf("%d series, want %d", n, 3*9+7)
+	}
+}
+
+// TestServer checks /metrics and the landing page over HTTP.
+func TestServer(t *testing.T) {
+	st, filters := fixedStats(t)
+	srv, err := Listen("127.0.0.1:0", NewRegistry(NewCollector(st.Snapshot, filters), "9.9.9"), t.Logf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	go srv.Serve()
+	defer srv.Close()
+	get := func(path string) (int, string) {
+		resp, err := http.Get("http://" + srv.Addr() + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	code, body := get("/metrics")
+	for _, want := range []string{
+		`tcpeek_handshakes_total{filter="web",result="success"} 2`,
+		`tcpeek_build_info{goversion="`,
+		`version="9.9.9"} 1`,
+		"go_goroutines ",
+		"process_cpu_seconds_total ",
+		`tcpeek_capture_drops_total{by="kernel"} 3`,
+	} {
+		if code != 200 || !strings.Contains(body, want) {
+			t.Errorf("/metrics: status %d, no %q", code, want)
+		}
+	}
+	if code, body := get("/"); code != 200 || !strings.Contains(body, `href="/metrics"`) {
+		t.Errorf("/: status %d, body %q", code, body)
+	}
+	if code, _ := get("/nothing"); code != 404 {
+		t.Errorf("/nothing: status %d", code)
+	}
+}
