@@ -2,8 +2,10 @@ package classify
 
 import (
 	"net/netip"
+	"runtime"
 	"testing"
 	"time"
+	"unsafe"
 
 	"github.com/tcpeek/tcpeek/internal/decode"
 )
@@ -73,4 +75,35 @@ func BenchmarkClassifyTimeouts(b *testing.B) {
 		now += 10000 // 100,000 SYNs per second: 100,000 sessions open
 		c.Handle(&p, now)
 	}
+}
+
+// TestMemoryPerSession opens a million sessions and checks that each costs
+// at most 200 bytes of heap (the slab entry and its share of the index).
+func TestMemoryPerSession(t *testing.T) {
+	if testing.Short() {
+		t.Skip("allocates a million sessions")
+	}
+	const n = 1 << 20
+	var before, after runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	c := New(Config{Timeout: time.Hour, MaxSessions: n})
+	p := decode.Packet{Kind: decode.KindTCP, Dst: netip.MustParseAddr("10.2.0.1"), DstPort: 443, Flags: decode.SYN}
+	for i := 0; i < n; i++ {
+		p.Src = netip.AddrFrom4([4]byte{10, 1, byte(i >> 16), byte(i >> 8)})
+		p.SrcPort = uint16(i)
+		p.Seq = uint32(i)
+		c.Handle(&p, 1e18+int64(i))
+	}
+	runtime.GC()
+	runtime.ReadMemStats(&after)
+	if c.InProgress() != n {
+		t.Fatalf("%d sessions in progress, want %d", c.InProgress(), n)
+	}
+	per := float64(after.HeapAlloc-before.HeapAlloc) / n
+	t.Logf("%d sessions in progress: %.0f bytes of heap each (entry %d bytes)", n, per, unsafe.Sizeof(entry{}))
+	if per > 200 {
+		t.Errorf("%.0f bytes per session, want at most 200", per)
+	}
+	runtime.KeepAlive(c)
 }

@@ -689,3 +689,34 @@ func TestTableChurn(t *testing.T) {
 		t.Fatalf("used %d, want %d", tab.used, len(live))
 	}
 }
+
+// TestHashSpreadsTuples inserts tuples whose address and port bits cancel
+// each other when combined carelessly, and checks that the table's
+// clusters stay short: a SYN flood of such tuples must not turn lookups
+// into scans.
+func TestHashSpreadsTuples(t *testing.T) {
+	for _, seed := range []uint64{1, 0xdeadbeef} {
+		tab := newTable(seed)
+		for i := 0; i < 100000; i++ {
+			src := addrOf(netip.AddrFrom4([4]byte{10, 1, byte(i >> 16), byte(i >> 8)}))
+			dst := addrOf(netip.AddrFrom4([4]byte{10, 2, 0, 1}))
+			j := tab.alloc()
+			e := tab.at(j)
+			e.ia, e.ra, e.iport, e.rport = src, dst, uint16(i), 443
+			e.hash = tab.hashOf(src, uint16(i), dst, 443)
+			tab.insert(j)
+		}
+		longest, run := 0, 0
+		for _, s := range tab.index {
+			if s == 0 {
+				run = 0
+				continue
+			}
+			run++
+			longest = max(longest, run)
+		}
+		if longest > 100 {
+			t.Errorf("seed %x: a cluster of %d slots", seed, longest)
+		}
+	}
+}

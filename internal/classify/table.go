@@ -123,9 +123,13 @@ func mix(a, b uint64) uint64 {
 }
 
 // endpointHash hashes one endpoint. The session hash adds those of both
-// ends, so it is the same from either direction.
+// ends, so it is the same from either direction. The port is mixed in after
+// the address, never combined with its bits first, so that no choice of
+// addresses and ports collides whatever the seed (a SYN flood must not be
+// able to degrade the table to a list).
 func (t *table) endpointHash(a addr, port uint16) uint64 {
-	return mix(a[0]^t.seed^0xa0761d6478bd642f, a[1]^uint64(port)<<48^0xe7037ed1a0b428db)
+	h := mix(a[0]^t.seed, a[1]^0xe7037ed1a0b428db)
+	return mix(h^uint64(port), t.seed^0xa0761d6478bd642f)
 }
 
 func (t *table) hashOf(a addr, ap uint16, b addr, bp uint16) uint32 {
