@@ -119,8 +119,11 @@ func (l *Logger) Logf(lv Level, format string, args ...any) {
 		return
 	}
 	tag := ""
-	if lv <= Warning {
-		tag = lv.String() + ": "
+	switch {
+	case lv == Warning:
+		tag = "warning: "
+	case lv <= Err:
+		tag = "error: "
 	}
 	fmt.Fprintf(l.w, "%s: %s%s\n", l.prefix, tag, msg)
 }
