@@ -81,7 +81,7 @@ type table struct {
 	seed   uint64
 	index  []slot
 	mask   uint32
-	chunks [][]entry
+	chunks []*[chunkSize]entry
 	n      int32 // entries ever allocated
 	free   int32 // head of the free list, -1 = none
 	used   int   // entries in the index
@@ -107,13 +107,13 @@ func newTable(seed uint64) table {
 		index:  make([]slot, minTableSlots),
 		mask:   minTableSlots - 1,
 		free:   -1,
-		chunks: [][]entry{make([]entry, chunkSize)}, // entry 0 exists: prefetching may touch it
+		chunks: []*[chunkSize]entry{new([chunkSize]entry)}, // entry 0 exists: prefetching may touch it
 	}
 }
 
 // at returns entry i of the slab.
 func (t *table) at(i int32) *entry {
-	return &t.chunks[i>>chunkBits][i&(chunkSize-1)]
+	return &t.chunks[uint32(i)>>chunkBits][uint32(i)%chunkSize]
 }
 
 // mix is the multiply-fold of wyhash: a fast mixer with good avalanche.
@@ -171,7 +171,7 @@ func (t *table) alloc() int32 {
 		return i
 	}
 	if int(t.n)>>chunkBits == len(t.chunks) {
-		t.chunks = append(t.chunks, make([]entry, chunkSize))
+		t.chunks = append(t.chunks, new([chunkSize]entry))
 	}
 	t.n++
 	return t.n - 1
