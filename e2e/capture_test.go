@@ -5,7 +5,6 @@ package e2e
 import (
 	"bufio"
 	"bytes"
-	"context"
 	"encoding/json"
 	"fmt"
 	"net/netip"
@@ -418,22 +417,15 @@ func b2u(b bool) uint64 {
 // traffic takes about 4 s (the timeout sessions set the pace), and tcpeek
 // is built meanwhile.
 func TestRealStacksCapture(t *testing.T) {
+	t.Parallel()
 	requireLab(t)
 	start := time.Now()
-	goCmd := goTool(t)
 
 	// Build tcpeek while the traffic runs.
-	type built struct {
-		bin string
-		err error
-	}
-	binc := make(chan built, 1)
-	ctx, cancel := context.WithCancel(context.Background())
-	t.Cleanup(cancel)
-	binDir := t.TempDir()
+	binc := make(chan error, 1)
 	go func() {
-		bin, err := buildTcpeek(ctx, goCmd, binDir)
-		binc <- built{bin, err}
+		_, err := buildTools()
+		binc <- err
 	}()
 
 	l := newLab(t)
@@ -509,10 +501,10 @@ func TestRealStacksCapture(t *testing.T) {
 	// describe this kernel, and tcpeek is not to blame.
 	checkKernel(t, c.packets(), ss)
 
-	b := <-binc
-	if b.err != nil {
-		t.Fatal(b.err)
+	if err := <-binc; err != nil {
+		t.Fatal(err)
 	}
+	bin := requireTools(t).tcpeek
 	args := []string{"-r", c.path, "--icmp",
 		"--local-net", addrA4.String() + "/32", "--local-net", addrA6.String() + "/128",
 		"-t", strconv.Itoa(int(tcpeekTimeout / time.Second))}
@@ -531,7 +523,7 @@ func TestRealStacksCapture(t *testing.T) {
 	}
 
 	t.Run("json-quiet", func(t *testing.T) {
-		stdout, _ := runTcpeek(t, b.bin, append(args, "-q", "-o", "json")...)
+		stdout, _ := runTcpeek(t, bin, append(args, "-q", "-o", "json")...)
 		lines := strings.Split(strings.TrimSuffix(stdout, "\n"), "\n")
 		if len(lines) != 1 {
 			t.Errorf("-q -o json printed %d lines, want only STATS:\n%s", len(lines), stdout)
@@ -539,7 +531,7 @@ func TestRealStacksCapture(t *testing.T) {
 		checkStats(t, parseStats(t, lines[len(lines)-1]), want)
 	})
 	t.Run("json", func(t *testing.T) {
-		stdout, _ := runTcpeek(t, b.bin, append(args, "-o", "json")...)
+		stdout, _ := runTcpeek(t, bin, append(args, "-o", "json")...)
 		lines := strings.Split(strings.TrimSuffix(stdout, "\n"), "\n")
 		checkStats(t, parseStats(t, lines[len(lines)-1]), want)
 		var got []sessionLine
@@ -553,7 +545,7 @@ func TestRealStacksCapture(t *testing.T) {
 		checkLines(t, got, wantLines)
 	})
 	t.Run("text", func(t *testing.T) {
-		_, stderr := runTcpeek(t, b.bin, args...)
+		_, stderr := runTcpeek(t, bin, args...)
 		checkText(t, stderr, wantLines)
 	})
 	t.Logf("setup %v, traffic %v, total %v", setup.Round(time.Millisecond), traffic.Round(time.Millisecond),
@@ -565,6 +557,14 @@ func TestRealStacksCapture(t *testing.T) {
 // server answered, 1 + dupSynAck SYN/ACKs.
 func checkKernel(t *testing.T, pkts []packet, ss []*session) {
 	t.Helper()
+	for _, d := range kernelDiffs(pkts, ss) {
+		t.Error(d)
+	}
+}
+
+// kernelDiffs returns what checkKernel finds wrong, one line per session.
+func kernelDiffs(pkts []packet, ss []*session) []string {
+	var diffs []string
 	for _, s := range ss {
 		var syns, synAcks int
 		for _, p := range pkts {
@@ -585,10 +585,11 @@ func checkKernel(t *testing.T, pkts []packet, ss []*session) {
 			syns = 1 // the capture may have lasted until its retransmission
 		}
 		if syns != wantSyns || synAcks != wantSynAcks {
-			t.Errorf("the kernel did not do what the test expects (not a tcpeek problem): %v: %d SYNs and %d SYN/ACKs in the capture, want %d and %d",
-				s, syns, synAcks, wantSyns, wantSynAcks)
+			diffs = append(diffs, fmt.Sprintf("the kernel did not do what the test expects (not a tcpeek problem): %v: %d SYNs and %d SYN/ACKs in the capture, want %d and %d",
+				s, syns, synAcks, wantSyns, wantSynAcks))
 		}
 	}
+	return diffs
 }
 
 // parseStats decodes the STATS line.

@@ -5,7 +5,6 @@ package e2e
 import (
 	"bufio"
 	"bytes"
-	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -54,7 +53,9 @@ const (
 //     0s, send the SYN and close the socket at once ("abandoned");
 //   - sysctl KEY=VALUE...: set per-namespace sysctls by writing /proc/sys,
 //     which shows the namespace of the process that opens it; a KEY that
-//     starts with ? is skipped where the kernel does not have it.
+//     starts with ? is skipped where the kernel does not have it;
+//   - fetch ADDR:PORT: connect to a TCP server (gmond's XML port in a
+//     namespace) and copy what it sends to stdout until it closes.
 //
 // Without the variable it returns at once.
 func TestHelperProcess(t *testing.T) {
@@ -71,6 +72,8 @@ func TestHelperProcess(t *testing.T) {
 		err = helperDial(args)
 	case "sysctl":
 		err = helperSysctl(args)
+	case "fetch":
+		err = helperFetch(args)
 	default:
 		err = fmt.Errorf("unknown job %q", mode)
 	}
@@ -201,6 +204,22 @@ func helperSysctl(args []string) error {
 		}
 	}
 	return nil
+}
+
+// helperFetch connects to the TCP server args[0] and copies what it sends
+// to stdout until it closes the connection, within 5 s.
+func helperFetch(args []string) error {
+	if len(args) != 1 {
+		return fmt.Errorf("want ADDR:PORT, got %q", args)
+	}
+	c, err := net.DialTimeout("tcp", args[0], 5*time.Second)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(5 * time.Second))
+	_, err = io.Copy(os.Stdout, c)
+	return err
 }
 
 // syncBuffer is a bytes.Buffer that a process may write while the test reads
@@ -496,13 +515,18 @@ func (l *lab) sysctl(ns string, kvs ...string) {
 	}
 }
 
-// start starts cmd as a process that the cleanup kills. A process started
-// with a stdin pipe (keepStdin) sees its end when the test process dies, so
-// that not even a killed test leaves it behind. If it cannot start, the
-// process is returned as exited, with the error. start may be called from
-// any goroutine.
+// start starts cmd as a process that the cleanup kills. So that not even a
+// killed test leaves it behind, it gets SIGKILL when the test process dies
+// (unless cmd sets its own SysProcAttr, or the process changes its user,
+// which cancels that), and one started with a stdin pipe (keepStdin) sees
+// its end; what is left anyway dies with the namespaces, which the next run
+// deletes (removeStaleLabs). If it cannot start, the process is returned as
+// exited, with the error. start may be called from any goroutine.
 func (l *lab) start(name string, cmd *exec.Cmd, keepStdin bool) *process {
 	p := &process{name: name, cmd: cmd, done: make(chan struct{})}
+	if cmd.SysProcAttr == nil {
+		cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	}
 	cmd.Stdout, cmd.Stderr = &p.stdout, &p.stderr
 	var err error
 	if keepStdin {
@@ -567,14 +591,25 @@ type capture struct {
 	p    *process
 }
 
+// captureFilter is what startCapture captures: the handshakes' segments and
+// the ICMP errors (ICMPv6 neighbour discovery too).
+const captureFilter = "tcp or icmp or icmp6"
+
 // startCapture starts tcpdump on veth-a and waits until it captures.
 func (l *lab) startCapture(path string) *capture {
+	l.t.Helper()
+	return l.startCaptureFilter(path, captureFilter)
+}
+
+// startCaptureFilter starts tcpdump on veth-a with a capture filter and
+// waits until it captures.
+func (l *lab) startCaptureFilter(path, filter string) *capture {
 	l.t.Helper()
 	// -Z root: Debian's tcpdump otherwise switches to the user tcpdump,
 	// which cannot write in the test's temporary directory. -U writes
 	// every packet out at once, so the file can be read while it grows.
 	cmd := exec.Command("ip", "netns", "exec", l.a, "tcpdump", "-i", "veth-a",
-		"-w", path, "-U", "-s", "200", "-Z", "root", "tcp or icmp or icmp6")
+		"-w", path, "-U", "-s", "200", "-Z", "root", filter)
 	c := &capture{l: l, path: path, p: l.start("tcpdump in "+l.a, cmd, false)}
 	c.p.waitOutput(l.t, "listening on", 10*time.Second)
 	return c
@@ -615,6 +650,17 @@ func (c *capture) records() uint64 {
 	out, err := exec.Command("tcpdump", "-nn", "-r", c.path).Output()
 	if err != nil {
 		c.l.t.Fatalf("tcpdump -r: %v", err)
+	}
+	return uint64(bytes.Count(out, []byte("\n")))
+}
+
+// count returns the number of packets in the capture file that match the
+// tcpdump filter expression.
+func (c *capture) count(filter string) uint64 {
+	c.l.t.Helper()
+	out, err := exec.Command("tcpdump", "-nn", "-r", c.path, filter).Output()
+	if err != nil {
+		c.l.t.Fatalf("tcpdump -r %s %q: %v", c.path, filter, err)
 	}
 	return uint64(bytes.Count(out, []byte("\n")))
 }
@@ -690,35 +736,76 @@ func (c *capture) waitPackets(what string, timeout time.Duration, cond func([]pa
 	}
 }
 
-// goTool returns the go command that builds tcpeek.
-func goTool(t *testing.T) string {
-	t.Helper()
-	if p, err := exec.LookPath("go"); err == nil {
-		return p
-	}
-	if root := os.Getenv("GOROOT"); root != "" {
-		return filepath.Join(root, "bin", "go")
-	}
-	t.Fatal("no go command on PATH to build tcpeek with")
-	return ""
+// tools are the programs under test, built once per test process into a
+// directory that TestMain removes.
+type tools struct {
+	tcpeek, tcpeekstat string
 }
 
-// buildTcpeek builds ./cmd/tcpeek of the module that holds this package into
-// dir, as the Makefile does (CGO_ENABLED=0), and returns the binary's path.
-func buildTcpeek(ctx context.Context, goCmd, dir string) (string, error) {
+var built struct {
+	once sync.Once
+	dir  string
+	bins tools
+	err  error
+}
+
+// TestMain runs the tests, then removes the programs they built.
+func TestMain(m *testing.M) {
+	code := m.Run()
+	built.once.Do(func() {}) // waits for a build that a skipped test began
+	if built.dir != "" {
+		os.RemoveAll(built.dir)
+	}
+	os.Exit(code)
+}
+
+// buildTools builds ./cmd/tcpeek and ./cmd/tcpeekstat of the module that
+// holds this package, as the Makefile does (CGO_ENABLED=0), the first time
+// it is called; every call returns the binaries' paths. It may be called
+// from any goroutine.
+func buildTools() (tools, error) {
+	built.once.Do(func() {
+		built.bins, built.err = buildToolsOnce()
+	})
+	return built.bins, built.err
+}
+
+func buildToolsOnce() (tools, error) {
+	goCmd, err := exec.LookPath("go")
+	if err != nil {
+		root := os.Getenv("GOROOT")
+		if root == "" {
+			return tools{}, errors.New("no go command on PATH to build tcpeek with")
+		}
+		goCmd = filepath.Join(root, "bin", "go")
+	}
 	root, err := filepath.Abs("..") // go test runs in the package's directory
 	if err != nil {
-		return "", err
+		return tools{}, err
 	}
 	if _, err := os.Stat(filepath.Join(root, "go.mod")); err != nil {
-		return "", fmt.Errorf("the module root is not %s: %v", root, err)
+		return tools{}, fmt.Errorf("the module root is not %s: %v", root, err)
 	}
-	bin := filepath.Join(dir, "tcpeek")
-	cmd := exec.CommandContext(ctx, goCmd, "build", "-o", bin, "./cmd/tcpeek")
+	dir, err := os.MkdirTemp("", "tcpeek-e2e-bin-")
+	if err != nil {
+		return tools{}, err
+	}
+	built.dir = dir
+	cmd := exec.Command(goCmd, "build", "-o", dir+string(filepath.Separator), "./cmd/tcpeek", "./cmd/tcpeekstat")
 	cmd.Dir = root
 	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
 	if out, err := cmd.CombinedOutput(); err != nil {
-		return "", fmt.Errorf("go build ./cmd/tcpeek: %v\n%s", err, out)
+		return tools{}, fmt.Errorf("go build ./cmd/tcpeek ./cmd/tcpeekstat: %v\n%s", err, out)
 	}
-	return bin, nil
+	return tools{tcpeek: filepath.Join(dir, "tcpeek"), tcpeekstat: filepath.Join(dir, "tcpeekstat")}, nil
+}
+
+// requireTools builds the programs under test, or fails the test.
+func requireTools(t *testing.T) tools {
+	t.Helper()
+	bins, err := buildTools()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return bins
 }

@@ -217,12 +217,33 @@ func (l *Live) Next(f *Frame) error {
 			return ErrIdle
 		}
 		if l.pollfds[0].Revents&unix.POLLERR != 0 {
-			// A pending socket error (the interface went away, ...).
-			if _, err := unix.GetsockoptInt(l.fd, unix.SOL_SOCKET, unix.SO_ERROR); err != nil {
-				return fmt.Errorf("capturing on %s: %w", l.ifname, err)
+			if err := l.socketError(); err != nil {
+				return err
 			}
 		}
 	}
+}
+
+// socketError reads (and so clears) the socket's pending error. The kernel
+// reports ENETDOWN both when the link goes down, which the capture survives
+// (it resumes when the link comes back), and when the interface is deleted,
+// which ends it: nothing would ever be captured again.
+func (l *Live) socketError() error {
+	errno, err := unix.GetsockoptInt(l.fd, unix.SOL_SOCKET, unix.SO_ERROR)
+	if err != nil {
+		return fmt.Errorf("capturing on %s: %w", l.ifname, err)
+	}
+	if errno == 0 {
+		return nil
+	}
+	if _, err := net.InterfaceByIndex(l.ifindex); err != nil {
+		return fmt.Errorf("interface %s is gone (%v): nothing more can be captured on it", l.ifname, unix.Errno(errno))
+	}
+	switch unix.Errno(errno) {
+	case unix.ENETDOWN, unix.ENXIO, unix.ENODEV:
+		return nil // the link went down; frames resume when it comes up
+	}
+	return fmt.Errorf("capturing on %s: %w", l.ifname, unix.Errno(errno))
 }
 
 // KernelStats returns the frames that passed the kernel filter (received

@@ -134,8 +134,7 @@ func (p *Pipeline) Run(src Source) error {
 func (p *Pipeline) count(f *capture.Frame) {
 	p.packets++
 	if p.first == 0 {
-		p.first = f.Time
-		p.Stats.SetStart(time.Unix(0, f.Time))
+		p.first = f.Time // live, counting began when the daemon started
 	}
 	if f.Time > p.last {
 		p.last = f.Time

@@ -155,10 +155,15 @@ func Listen(cfg Config) (*Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("stats socket %s: cannot create its directory: %w", path, err)
 	}
-	if created {
+	if created || dedicatedDir(dir, filepath.Base(path)) {
+		// A directory made for the socket (now, or by an earlier run as
+		// root) goes to the user the daemon drops to, who must be able to
+		// remove the socket at exit.
 		if err := giveTo(dir, cfg.UID, cfg.GID); err != nil {
 			return nil, fmt.Errorf("stats socket %s: cannot give its directory to uid %d gid %d: %w", path, cfg.UID, cfg.GID, err)
 		}
+	} else if cfg.UID >= 0 && !canRemoveIn(dir, cfg.UID, cfg.GID) && cfg.Logf != nil {
+		cfg.Logf("stats socket %s: uid %d will not be able to remove it at exit from %s: give the directory to that user, or put the socket in a directory of its own", path, cfg.UID, dir)
 	}
 	if err := clearPath(path, cfg.Logf); err != nil {
 		return nil, err
@@ -237,6 +242,47 @@ func giveTo(path string, uid, gid int) error {
 		return nil
 	}
 	return os.Lchown(path, uid, gid)
+}
+
+// dedicatedDir tells whether dir holds nothing but the socket (or nothing at
+// all) and is not shared with everyone: a directory of the socket's own,
+// like /var/run/tcpeek, which may be given to the daemon's user.
+func dedicatedDir(dir, name string) bool {
+	fi, err := os.Lstat(dir)
+	if err != nil || !fi.IsDir() || fi.Mode().Perm()&0o002 != 0 || fi.Mode()&fs.ModeSticky != 0 {
+		return false
+	}
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return false
+	}
+	for _, e := range entries {
+		if e.Name() != name {
+			return false
+		}
+	}
+	return true
+}
+
+// canRemoveIn tells whether a process of uid and gid may remove its own file
+// from dir, by the directory's owner and mode.
+func canRemoveIn(dir string, uid, gid int) bool {
+	fi, err := os.Stat(dir)
+	if err != nil {
+		return false
+	}
+	st, ok := fi.Sys().(*syscall.Stat_t)
+	if !ok {
+		return true
+	}
+	m := fi.Mode().Perm()
+	switch {
+	case uid == 0 || int(st.Uid) == uid:
+		return m&0o300 == 0o300
+	case gid >= 0 && int(st.Gid) == gid:
+		return m&0o030 == 0o030
+	}
+	return m&0o003 == 0o003 // sticky or not, the socket is the user's own
 }
 
 // makeDir creates dir and its missing parents with mode DirMode, whatever

@@ -664,9 +664,12 @@ func TestListenOwner(t *testing.T) {
 		}
 	}
 
-	// An existing directory is left to its owner.
+	// An existing directory that holds other files is left to its owner.
 	cfg2 := testConfig(t, newFakeStats(3))
 	cfg2.UID, cfg2.GID = uid, gid
+	if err := os.WriteFile(filepath.Join(filepath.Dir(cfg2.Path), "other"), nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
 	start(t, cfg2, nil)
 	fi, _ := os.Lstat(filepath.Dir(cfg2.Path))
 	if st := fi.Sys().(*syscall.Stat_t); st.Uid != 0 {
@@ -675,6 +678,15 @@ func TestListenOwner(t *testing.T) {
 	fi, _ = os.Lstat(cfg2.Path)
 	if st := fi.Sys().(*syscall.Stat_t); st.Uid != uid || st.Gid != gid {
 		t.Errorf("socket in an existing directory: owner %d:%d, want %d:%d", st.Uid, st.Gid, uid, gid)
+	}
+	// An existing directory of the socket's own (left by an earlier run
+	// as root) goes to the user, who can then remove the socket at exit.
+	cfg3 := testConfig(t, newFakeStats(3))
+	cfg3.UID, cfg3.GID = uid, gid
+	start(t, cfg3, nil)
+	fi, _ = os.Lstat(filepath.Dir(cfg3.Path))
+	if st := fi.Sys().(*syscall.Stat_t); st.Uid != uid || st.Gid != gid {
+		t.Errorf("dedicated existing directory: owner %d:%d, want %d:%d", st.Uid, st.Gid, uid, gid)
 	}
 }
 
