@@ -61,25 +61,11 @@ func runLive(o *options, set *filter.Set, log *logging.Logger, stdout, stderr *o
 
 	var srv *server.Server
 	if o.socket != "" {
-		uid, gid := -1, -1
-		if cred != nil {
-			uid, gid = cred.uid, cred.gid
-		}
-		srv, err = server.Listen(server.Config{
-			Path:     o.socket,
-			UID:      uid,
-			GID:      gid,
-			Snapshot: m.stats.Snapshot,
-			Filters:  m.filters,
-			Version:  version,
-			Logf:     func(f string, a ...any) { log.Infof(f, a...) },
-		})
-		if err != nil {
+		if srv, err = m.serveSocket(cred); err != nil {
 			log.Errorf("%v", err)
 			return 1
 		}
 		defer srv.Close()
-		go srv.Serve()
 	}
 	stopMetrics, err := m.serveMetrics()
 	if err != nil {

@@ -25,6 +25,7 @@ import (
 	"github.com/tcpeek/tcpeek/internal/metrics"
 	"github.com/tcpeek/tcpeek/internal/output"
 	"github.com/tcpeek/tcpeek/internal/pipeline"
+	"github.com/tcpeek/tcpeek/internal/server"
 	"github.com/tcpeek/tcpeek/internal/stats"
 )
 
@@ -148,6 +149,29 @@ func (m *monitor) serveMetrics() (func(), error) {
 	return func() { srv.Close() }, nil
 }
 
+// serveSocket opens the stats socket at -U, owned by cred's user if given,
+// and serves it; Close removes it.
+func (m *monitor) serveSocket(cred *credentials) (*server.Server, error) {
+	uid, gid := -1, -1
+	if cred != nil {
+		uid, gid = cred.uid, cred.gid
+	}
+	srv, err := server.Listen(server.Config{
+		Path:     m.o.socket,
+		UID:      uid,
+		GID:      gid,
+		Snapshot: m.stats.Snapshot,
+		Filters:  m.filters,
+		Version:  version,
+		Logf:     m.log.Warnf,
+	})
+	if err != nil {
+		return nil, err
+	}
+	go srv.Serve()
+	return srv, nil
+}
+
 // finish prints the summary (text) or the STATS line (JSON), flushes the
 // outputs, and returns the exit status given the error that ended the run.
 func (m *monitor) finish(name string, runErr error) int {
@@ -194,6 +218,14 @@ func runOffline(o *options, set *filter.Set, log *logging.Logger, stdin, stdout,
 		return 1
 	}
 	defer stopMetrics()
+	if o.socketSet && o.socket != "" {
+		srv, err := m.serveSocket(nil)
+		if err != nil {
+			log.Errorf("%v", err)
+			return 1
+		}
+		defer srv.Close()
+	}
 
 	// SIGINT and SIGTERM end the reading; the summary is still printed.
 	sigs := make(chan os.Signal, 1)

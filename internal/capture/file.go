@@ -811,3 +811,24 @@ func (r *FileReader) skipLong(typ, blen uint32, big bool) error {
 	r.r += 4
 	return nil
 }
+
+// Buffered tells whether the next record is already read whole (or the end
+// of the stream or an error is known), so that Next will not wait for the
+// underlying reader. A reader of a pipe uses it to hand over what it has
+// before it blocks.
+func (r *FileReader) Buffered() bool {
+	if r.err != nil || r.srcErr != nil {
+		return true
+	}
+	avail := r.buf[r.r:r.w]
+	if r.ng {
+		if len(avail) < 8 {
+			return false
+		}
+		return int(u32(avail[4:], r.big)) <= len(avail)
+	}
+	if len(avail) < r.hdrLen {
+		return false
+	}
+	return r.hdrLen+int(u32(avail[8:], r.big)) <= len(avail)
+}

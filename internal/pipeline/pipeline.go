@@ -141,12 +141,17 @@ func (p *Pipeline) count(f *capture.Frame) {
 	}
 }
 
+// buffered is implemented by sources that can tell whether their next frame
+// is already read (capture.FileReader).
+type buffered interface{ Buffered() bool }
+
 // offlineBatch is a batch of decoded packets passed from the reading
 // goroutine to the classifying one.
 type offlineBatch struct {
 	pkts    [offlineBatchSize]decode.Packet
 	times   [offlineBatchSize]int64
 	n       int
+	partial bool   // handed over before full, because the input paused
 	packets uint64 // frames read so far, this batch included
 	badSum  uint64
 	first   int64
@@ -179,7 +184,7 @@ func (p *Pipeline) runOffline(src Source) error {
 			p.Stats.SetStart(time.Unix(0, b.first))
 		}
 		p.last = max(p.last, b.last)
-		if n += b.n; n >= publishEvery {
+		if n += b.n; n >= publishEvery || b.partial {
 			n = 0
 			p.publish(src)
 		}
@@ -208,8 +213,13 @@ func (p *Pipeline) read(src Source, free <-chan *offlineBatch, full chan<- *offl
 	for {
 		b := <-free
 		b.n = 0
+		b.partial = false
 		var err error
-		for b.n < offlineBatchSize {
+		for frames := 0; b.n < offlineBatchSize; frames++ {
+			if bs, ok := src.(buffered); ok && frames > 0 && !bs.Buffered() {
+				b.partial = true // a quiet pipe: hand over what was read before waiting
+				break
+			}
 			if err = src.Next(&f); err != nil {
 				break
 			}
