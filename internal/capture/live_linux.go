@@ -11,6 +11,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 	"unsafe"
 
@@ -39,7 +40,7 @@ type Live struct {
 	linkType uint32
 	ring     []byte
 	nblocks  int
-	timeout  int // poll timeout in milliseconds
+	timeout  time.Duration // poll timeout
 	promisc  bool
 
 	cur       int            // current block
@@ -47,12 +48,15 @@ type Live struct {
 	remaining uint32         // frames left in the current block
 	next      unsafe.Pointer // the next frame's header, in the ring
 
-	mu      sync.Mutex // guards the counters below
-	recv    uint64     // frames that passed the filter (received or dropped)
-	drops   uint64     // frames the kernel dropped for lack of ring space
-	ifBase  uint64     // rx_dropped of the interface when the capture began
-	closed  atomic.Bool
-	pollfds [1]unix.PollFd
+	file *os.File        // the socket, registered with Go's poller
+	rc   syscall.RawConn // waits on the poller for the socket
+
+	mu        sync.Mutex // guards the counters below
+	recv      uint64     // frames that passed the filter (received or dropped)
+	drops     uint64     // frames the kernel dropped for lack of ring space
+	ifBase    uint64     // rx_dropped of the interface when the capture began
+	ifDropsFD int        // the interface's rx_dropped file in sysfs, -1 if none
+	closed    atomic.Bool
 }
 
 // OpenLive opens a live capture on an interface. It needs CAP_NET_RAW (and
@@ -70,11 +74,12 @@ func OpenLive(cfg LiveConfig) (*Live, error) {
 		cfg.PollTimeout = 200 * time.Millisecond
 	}
 	l := &Live{
-		fd:       -1,
-		ifname:   cfg.Interface,
-		ifindex:  ifi.Index,
-		linkType: linkType,
-		timeout:  int(cfg.PollTimeout / time.Millisecond),
+		fd:        -1,
+		ifDropsFD: -1,
+		ifname:    cfg.Interface,
+		ifindex:   ifi.Index,
+		linkType:  linkType,
+		timeout:   cfg.PollTimeout,
 	}
 	// Protocol 0: the socket receives nothing until it is bound, so the
 	// filter is in place before the first frame is queued.
@@ -132,12 +137,20 @@ func OpenLive(cfg LiveConfig) (*Live, error) {
 		}
 		l.promisc = true
 	}
-	l.ifBase = readIfDrops(cfg.Interface)
+	l.ifDropsFD = ifDropsFile(cfg.Interface)
+	l.ifBase = readIfDrops(l.ifDropsFD)
 	sa := &unix.SockaddrLinklayer{Protocol: htons(unix.ETH_P_ALL), Ifindex: ifi.Index}
 	if err := unix.Bind(fd, sa); err != nil {
 		return fail("binding the packet socket", err)
 	}
-	l.pollfds[0] = unix.PollFd{Fd: int32(fd), Events: unix.POLLIN | unix.POLLERR}
+	// Non-blocking, so that os.NewFile gives the socket to Go's poller.
+	if err := unix.SetNonblock(fd, true); err != nil {
+		return fail("making the packet socket non-blocking", err)
+	}
+	l.file = os.NewFile(uintptr(fd), "packet socket on "+cfg.Interface)
+	if l.rc, err = l.file.SyscallConn(); err != nil {
+		return fail("watching the packet socket", err)
+	}
 	return l, nil
 }
 
@@ -160,14 +173,28 @@ func linkTypeOf(ifname string) (uint32, bool) {
 	}
 }
 
-// readIfDrops returns the interface's count of received frames it dropped.
-func readIfDrops(ifname string) uint64 {
-	b, err := os.ReadFile("/sys/class/net/" + ifname + "/statistics/rx_dropped")
+// ifDropsFile opens the interface's count of received frames it dropped.
+func ifDropsFile(ifname string) int {
+	fd, err := unix.Open("/sys/class/net/"+ifname+"/statistics/rx_dropped", unix.O_RDONLY|unix.O_CLOEXEC, 0)
 	if err != nil {
+		return -1
+	}
+	return fd
+}
+
+// readIfDrops reads the count from a file that ifDropsFile opened: one
+// pread, which sysfs answers with the current value.
+func readIfDrops(fd int) uint64 {
+	if fd < 0 {
 		return 0
 	}
-	n, _ := strconv.ParseUint(strings.TrimSpace(string(b)), 10, 64)
-	return n
+	var b [32]byte
+	n, err := unix.Pread(fd, b[:], 0)
+	if err != nil || n <= 0 {
+		return 0
+	}
+	v, _ := strconv.ParseUint(strings.TrimSpace(string(b[:n])), 10, 64)
+	return v
 }
 
 // LinkType returns the pcap link type of the frames.
@@ -209,19 +236,45 @@ func (l *Live) Next(f *Frame) error {
 			l.next = unsafe.Pointer(&l.ring[l.cur*blockSize+int(b.Offset_to_first_pkt)])
 			continue
 		}
-		n, err := unix.Poll(l.pollfds[:], l.timeout)
-		if err != nil && err != unix.EINTR {
-			return fmt.Errorf("waiting for frames on %s: %w", l.ifname, err)
-		}
-		if n == 0 {
-			return ErrIdle
-		}
-		if l.pollfds[0].Revents&unix.POLLERR != 0 {
-			if err := l.socketError(); err != nil {
-				return err
-			}
+		if err := l.wait(b); err != nil {
+			return err
 		}
 	}
+}
+
+// wait waits until block b is handed to user space, an error is pending on
+// the socket, or the poll timeout passes (ErrIdle). The wait goes through
+// Go's network poller: the goroutine is parked, and no thread sits in a
+// blocking system call that the scheduler would have to work around (which
+// cost more CPU than the capture itself).
+func (l *Live) wait(b *unix.TpacketHdrV1) error {
+	if err := l.file.SetReadDeadline(time.Now().Add(l.timeout)); err != nil {
+		return fmt.Errorf("waiting for frames on %s: %w", l.ifname, err)
+	}
+	var sockErr error
+	woken := false
+	err := l.rc.Read(func(uintptr) bool {
+		if atomic.LoadUint32(&b.Block_status)&unix.TP_STATUS_USER != 0 {
+			return true
+		}
+		if woken {
+			// Readable but no block: a socket error (ENETDOWN, ...).
+			if sockErr = l.socketError(); sockErr != nil {
+				return true
+			}
+		}
+		woken = true
+		return false
+	})
+	switch {
+	case sockErr != nil:
+		return sockErr
+	case errors.Is(err, os.ErrDeadlineExceeded):
+		return ErrIdle
+	case err != nil:
+		return fmt.Errorf("waiting for frames on %s: %w", l.ifname, err)
+	}
+	return nil
 }
 
 // socketError reads (and so clears) the socket's pending error. The kernel
@@ -259,7 +312,7 @@ func (l *Live) KernelStats() (recv, drops, ifdrops uint64) {
 			l.drops += uint64(st.Drops)
 		}
 	}
-	if now := readIfDrops(l.ifname); now >= l.ifBase {
+	if now := readIfDrops(l.ifDropsFD); now >= l.ifBase {
 		ifdrops = now - l.ifBase
 	}
 	return l.recv, l.drops, ifdrops
@@ -274,10 +327,16 @@ func (l *Live) Close() error {
 		unix.Munmap(l.ring)
 		l.ring = nil
 	}
-	if l.fd >= 0 {
-		err := unix.Close(l.fd)
-		l.fd = -1
-		return err
+	if l.ifDropsFD >= 0 {
+		unix.Close(l.ifDropsFD)
+		l.ifDropsFD = -1
 	}
-	return nil
+	var err error
+	if l.file != nil {
+		err = l.file.Close() // closes the socket
+	} else if l.fd >= 0 {
+		err = unix.Close(l.fd)
+	}
+	l.fd = -1
+	return err
 }
