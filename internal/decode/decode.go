@@ -93,6 +93,14 @@ type state struct {
 // is verified. On any status but OK, p is the zero Packet (Kind KindNone).
 // Decode never allocates and never keeps frame.
 func (d *Decoder) Decode(p *Packet, link uint32, frame []byte, noVerify bool) Status {
+	if link == LinkEthernet && (d.Checksum == CheckNone || noVerify) && fastTCP(p, frame) {
+		return OK
+	}
+	return d.decode(p, link, frame, noVerify)
+}
+
+// decode is Decode without the fast path.
+func (d *Decoder) decode(p *Packet, link uint32, frame []byte, noVerify bool) Status {
 	*p = Packet{}
 	s := state{p: p, check: d.Checksum, noVerify: noVerify}
 	var st Status
@@ -145,6 +153,63 @@ func (d *Decoder) Decode(p *Packet, link uint32, frame []byte, noVerify bool) St
 		*p = Packet{}
 	}
 	return st
+}
+
+// fastTCP decodes the commonest frame, an untagged Ethernet frame with an
+// IPv4 header without options or an IPv6 header without extension headers,
+// carrying a whole TCP header, when no checksum is to be verified. It gives
+// the same Packet as the general path, for a fraction of its work, and
+// returns false for any other frame, leaving p for the general path.
+func fastTCP(p *Packet, frame []byte) bool {
+	if len(frame) < 14+40 {
+		return false
+	}
+	var t []byte
+	var src, dst netip.Addr
+	var id uint16
+	switch et := binary.BigEndian.Uint16(frame[12:]); {
+	case et == etIPv4 && frame[14] == 0x45 && frame[23] == protoTCP:
+		b := frame[14:]
+		total := int(binary.BigEndian.Uint16(b[2:]))
+		if total < 40 || total > len(b) || binary.BigEndian.Uint16(b[6:])&0x1fff != 0 {
+			return false
+		}
+		src = netip.AddrFrom4([4]byte(b[12:16]))
+		dst = netip.AddrFrom4([4]byte(b[16:20]))
+		id = binary.BigEndian.Uint16(b[4:])
+		t = b[20:total]
+	case et == etIPv6 && len(frame) >= 14+60 && frame[14]>>4 == 6 && frame[20] == protoTCP:
+		b := frame[14:]
+		plen := int(binary.BigEndian.Uint16(b[4:]))
+		if plen < 20 || 40+plen > len(b) {
+			return false
+		}
+		src = netip.AddrFrom16([16]byte(b[8:24]))
+		dst = netip.AddrFrom16([16]byte(b[24:40]))
+		t = b[40 : 40+plen]
+	default:
+		return false
+	}
+	doff := int(t[12]>>4) * 4
+	if doff < 20 || doff > len(t) {
+		return false
+	}
+	*p = Packet{
+		Kind:       KindTCP,
+		Src:        src,
+		Dst:        dst,
+		SrcPort:    binary.BigEndian.Uint16(t[0:]),
+		DstPort:    binary.BigEndian.Uint16(t[2:]),
+		Seq:        binary.BigEndian.Uint32(t[4:]),
+		Ack:        binary.BigEndian.Uint32(t[8:]),
+		Flags:      t[13],
+		IPID:       id,
+		PayloadLen: uint16(len(t) - doff),
+	}
+	if p.Flags&SYN != 0 && doff > 20 {
+		p.TSVal, p.HasTS = timestamp(t[20:doff])
+	}
+	return true
 }
 
 // enter counts one more encapsulation layer (a tag, a label, a tunnel) and

@@ -126,6 +126,11 @@ func FuzzDecode(f *testing.F) {
 		orig := bytes.Clone(frame)
 		p := dirty
 		st := d.Decode(&p, link, frame, noVerify)
+		// The fast path must give what the general path gives.
+		var slow Packet
+		if st2 := d.decode(&slow, link, frame, noVerify); st2 != st || slow != p {
+			t.Fatalf("fast path: %v %+v; general path: %v %+v", st, p, st2, slow)
+		}
 		if !bytes.Equal(frame, orig) {
 			t.Fatal("Decode modified the frame")
 		}
