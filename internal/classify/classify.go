@@ -140,7 +140,8 @@ type Classifier struct {
 	dur      [numLists]int64
 	next     int64 // no deadline is earlier than this
 	ev       Event
-	keys     [MaxBatch]key
+	keys     [MaxBatch]Key
+	slots    [MaxBatch]slot
 	overflow uint64
 	dups     uint64
 	sink     uint64 // keeps Prefetch's loads from being optimized away
@@ -229,15 +230,18 @@ func (c *Classifier) push(l uint8, i int32) {
 	}
 }
 
-// key is a packet's endpoints in table form and its session hash, computed
-// once per packet.
-type key struct {
+// Key is a packet's endpoints in the session table's form and its hash. It
+// depends only on the packet and the classifier's seed, so another
+// goroutine may compute it (Classifier.Key) while the classifier works.
+type Key struct {
 	src, dst addr
 	h        uint32
 }
 
-func (c *Classifier) keyOf(p *decode.Packet) key {
-	k := key{src: addrOf(p.Src), dst: addrOf(p.Dst)}
+// Key returns the key of packet p. It reads nothing that changes and is safe
+// to call from any goroutine.
+func (c *Classifier) Key(p *decode.Packet) Key {
+	k := Key{src: addrOf(p.Src), dst: addrOf(p.Dst)}
 	k.h = c.tab.hashOf(k.src, p.SrcPort, k.dst, p.DstPort)
 	return k
 }
@@ -251,22 +255,36 @@ const MaxBatch = 64
 // memory of every packet of the batch, so that the CPU waits for those
 // misses all at once, then handles the packets one by one.
 func (c *Classifier) HandleBatch(ps []decode.Packet, ts []int64) {
-	if len(ps) > MaxBatch {
-		c.HandleBatch(ps[:MaxBatch], ts[:MaxBatch])
-		c.HandleBatch(ps[MaxBatch:], ts[MaxBatch:])
-		return
+	for len(ps) > 0 {
+		n := min(len(ps), MaxBatch)
+		keys := c.keys[:n]
+		for i := range keys {
+			keys[i] = c.Key(&ps[i])
+		}
+		c.HandleKeyed(ps[:n], keys, ts[:n])
+		ps, ts = ps[n:], ts[n:]
 	}
+}
+
+// HandleKeyed is HandleBatch with the packets' keys already computed (by
+// Key, possibly on another goroutine).
+func (c *Classifier) HandleKeyed(ps []decode.Packet, keys []Key, ts []int64) {
 	t := &c.tab
-	keys := c.keys[:len(ps)]
-	for i := range ps {
-		keys[i] = c.keyOf(&ps[i])
-		// Branch-free: an empty slot touches entry 0, which is harmless,
-		// and no mispredicted branch waits for the load.
-		s := t.index[keys[i].h&t.mask]
+	// Two passes, so that the loads of each are independent of each other
+	// and the CPU overlaps their misses: the index slots, then the entries
+	// they name. Branch-free: an empty slot names entry 0, which is
+	// harmless to touch, and no mispredicted branch waits for a load.
+	slots := c.slots[:len(keys)]
+	for i := range keys {
+		slots[i] = t.index[keys[i].h&t.mask]
+	}
+	var sink uint32
+	for _, s := range slots {
 		j := int32(uint32(s)) - 1
 		j &^= j >> 31
-		c.sink += uint64(t.at(j).iisn)
+		sink += t.at(j).iisn
 	}
+	c.sink += uint64(sink)
 	for i := range ps {
 		c.handle(&ps[i], ts[i], &keys[i])
 	}
@@ -275,11 +293,11 @@ func (c *Classifier) HandleBatch(ps []decode.Packet, ts []int64) {
 // Handle processes one decoded packet captured at time t (Unix
 // nanoseconds). Packets of KindNone are ignored.
 func (c *Classifier) Handle(p *decode.Packet, t int64) {
-	k := c.keyOf(p)
+	k := c.Key(p)
 	c.handle(p, t, &k)
 }
 
-func (c *Classifier) handle(p *decode.Packet, t int64, k *key) {
+func (c *Classifier) handle(p *decode.Packet, t int64, k *Key) {
 	c.Advance(t)
 	switch p.Kind {
 	case decode.KindTCP:
@@ -291,7 +309,7 @@ func (c *Classifier) handle(p *decode.Packet, t int64, k *key) {
 	}
 }
 
-func (c *Classifier) tcp(p *decode.Packet, k *key) {
+func (c *Classifier) tcp(p *decode.Packet, k *Key) {
 	i, fromInit := c.tab.lookup(k.h, k.src, p.SrcPort, k.dst, p.DstPort)
 	f := p.Flags
 	switch {
@@ -313,7 +331,7 @@ func (c *Classifier) tcp(p *decode.Packet, k *key) {
 }
 
 // syn handles a SYN (rules 1, 2, 9).
-func (c *Classifier) syn(i int32, fromInit bool, k *key, p *decode.Packet) {
+func (c *Classifier) syn(i int32, fromInit bool, k *Key, p *decode.Packet) {
 	if i < 0 {
 		c.open(k, p)
 		return
@@ -435,7 +453,7 @@ func (c *Classifier) rst(i int32, fromInit bool, p *decode.Packet) {
 }
 
 // icmp handles an ICMP destination unreachable quoting a TCP segment (rule 7).
-func (c *Classifier) icmp(p *decode.Packet, k *key) {
+func (c *Classifier) icmp(p *decode.Packet, k *Key) {
 	if p.Src.Is4() && p.ICMPType == 3 && p.ICMPCode == 4 {
 		return // fragmentation needed: a path MTU matter, not unreachability
 	}
@@ -492,7 +510,7 @@ func setFlag(flags, bit uint8, on bool) uint8 {
 }
 
 // open starts a session for the SYN p, whose 4-tuple has no entry (rule 1).
-func (c *Classifier) open(k *key, p *decode.Packet) {
+func (c *Classifier) open(k *Key, p *decode.Packet) {
 	mask := uint64(1)
 	if c.cfg.Match != nil {
 		mask = c.cfg.Match(p.Src, p.Dst, p.DstPort)
@@ -518,8 +536,7 @@ func (c *Classifier) open(k *key, p *decode.Packet) {
 	e.start, e.last, e.lastSyn = c.clock, c.clock, c.clock
 	e.synID, e.synTS = p.IPID, p.TSVal
 	e.filters = mask
-	e.hash = k.h
-	c.tab.insert(i)
+	c.tab.insert(i, k.h)
 	c.push(listPending, i)
 }
 

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"unsafe"
 
 	"github.com/gopacket/gopacket"
 	"github.com/gopacket/gopacket/layers"
@@ -668,8 +669,7 @@ func TestTableChurn(t *testing.T) {
 			i := tab.alloc()
 			e := tab.at(i)
 			e.ia, e.ra, e.iport, e.rport = a, addr{1, 2}, 7, 9
-			e.hash = tab.hashOf(a, 7, addr{1, 2}, 9)
-			tab.insert(i)
+			tab.insert(i, tab.hashOf(a, 7, addr{1, 2}, 9))
 			live[i] = a
 		} else {
 			for i := range live {
@@ -703,8 +703,7 @@ func TestHashSpreadsTuples(t *testing.T) {
 			j := tab.alloc()
 			e := tab.at(j)
 			e.ia, e.ra, e.iport, e.rport = src, dst, uint16(i), 443
-			e.hash = tab.hashOf(src, uint16(i), dst, 443)
-			tab.insert(j)
+			tab.insert(j, tab.hashOf(src, uint16(i), dst, 443))
 		}
 		longest, run := 0, 0
 		for _, s := range tab.index {
@@ -718,5 +717,17 @@ func TestHashSpreadsTuples(t *testing.T) {
 		if longest > 100 {
 			t.Errorf("seed %x: a cluster of %d slots", seed, longest)
 		}
+	}
+}
+
+// TestEntryLayout checks that an entry is two cache lines, with the fields
+// lookups and lists touch in the first.
+func TestEntryLayout(t *testing.T) {
+	var e entry
+	if s := unsafe.Sizeof(e); s != 128 {
+		t.Errorf("entry is %d bytes, want 128", s)
+	}
+	if o := unsafe.Offsetof(e.next) + unsafe.Sizeof(e.next); o > 64 {
+		t.Errorf("the first cache line's fields end at %d", o)
 	}
 }

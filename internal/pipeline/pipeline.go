@@ -149,6 +149,7 @@ type buffered interface{ Buffered() bool }
 // goroutine to the classifying one.
 type offlineBatch struct {
 	pkts    [offlineBatchSize]decode.Packet
+	keys    [offlineBatchSize]classify.Key
 	times   [offlineBatchSize]int64
 	n       int
 	partial bool   // handed over before full, because the input paused
@@ -160,7 +161,7 @@ type offlineBatch struct {
 }
 
 const (
-	offlineBatchSize = 256
+	offlineBatchSize = 1024
 	offlineBatches   = 4
 )
 
@@ -176,7 +177,7 @@ func (p *Pipeline) runOffline(src Source) error {
 	for b := range full {
 		for i := 0; i < b.n; i += classify.MaxBatch {
 			j := min(i+classify.MaxBatch, b.n)
-			p.Classifier.HandleBatch(b.pkts[i:j], b.times[i:j])
+			p.Classifier.HandleKeyed(b.pkts[i:j], b.keys[i:j], b.times[i:j])
 		}
 		p.packets, p.badSum = b.packets, b.badSum
 		if p.first == 0 && b.first != 0 {
@@ -209,6 +210,7 @@ func (p *Pipeline) read(src Source, free <-chan *offlineBatch, full chan<- *offl
 		packets, badSum uint64
 		first, last     int64
 		dec             = p.Decoder
+		cls             = p.Classifier
 	)
 	for {
 		b := <-free
@@ -230,6 +232,7 @@ func (p *Pipeline) read(src Source, free <-chan *offlineBatch, full chan<- *offl
 			last = max(last, f.Time)
 			switch dec.Decode(&b.pkts[b.n], f.LinkType, f.Data, f.NoVerify) {
 			case decode.OK:
+				b.keys[b.n] = cls.Key(&b.pkts[b.n])
 				b.times[b.n] = f.Time
 				b.n++
 			case decode.BadChecksum:
