@@ -342,7 +342,6 @@ func (s *state) ipv4(b []byte) Status {
 		// Segmentation offload on the capturing host: the length is
 		// filled in later. Use what was captured; the segment's length
 		// is unknown.
-		total = len(b)
 		l4len = -1
 		truncated = true
 	case total < ihl:
