@@ -2,17 +2,14 @@ package classify
 
 import (
 	"fmt"
-	"net"
 	"net/netip"
 	"strings"
 	"testing"
 	"time"
 	"unsafe"
 
-	"github.com/gopacket/gopacket"
-	"github.com/gopacket/gopacket/layers"
-
 	"github.com/tcpeek/tcpeek/internal/decode"
+	"github.com/tcpeek/tcpeek/internal/fixture"
 )
 
 // The test network: a client and a server of each family.
@@ -85,96 +82,38 @@ func frame(t testing.TB, v6 bool, s step) []byte {
 		src, dst = dst, src
 		sp, dp = dp, sp
 	}
-	tcp := &layers.TCP{
-		SrcPort: layers.TCPPort(sp), DstPort: layers.TCPPort(dp),
-		Seq: s.seq, Ack: s.ack, Window: 64240,
+	seg := fixture.Seg{
+		Src: netip.AddrPortFrom(src, sp), Dst: netip.AddrPortFrom(dst, dp),
+		Flags: s.flags, Seq: s.seq, Ack: s.ack, ID: s.id, TS: s.ts, Data: s.data, VLAN: s.vlan,
 	}
-	for _, f := range s.flags {
-		switch f {
-		case 'S':
-			tcp.SYN = true
-		case 'A':
-			tcp.ACK = true
-		case 'R':
-			tcp.RST = true
-		case 'F':
-			tcp.FIN = true
-		case 'P':
-			tcp.PSH = true
-		case 'E':
-			tcp.ECE = true
-		case 'W':
-			tcp.CWR = true
-		default:
-			t.Fatalf("bad flag %q", f)
-		}
-	}
-	if s.ts != 0 {
-		tcp.Options = []layers.TCPOption{
-			{OptionType: layers.TCPOptionKindMSS, OptionLength: 4, OptionData: []byte{5, 0xb4}},
-			{OptionType: layers.TCPOptionKindTimestamps, OptionLength: 10,
-				OptionData: []byte{byte(s.ts >> 24), byte(s.ts >> 16), byte(s.ts >> 8), byte(s.ts), 0, 0, 0, 0}},
-		}
-	}
-	payload := gopacket.Payload(make([]byte, s.data))
-	var l3 []gopacket.SerializableLayer
 	if v6 {
-		ip := &layers.IPv6{Version: 6, HopLimit: 64, NextHeader: layers.IPProtocolTCP,
-			SrcIP: net.IP(src.AsSlice()), DstIP: net.IP(dst.AsSlice())}
-		_ = tcp.SetNetworkLayerForChecksum(ip)
-		l3 = append(l3, ip)
-	} else {
-		ip := &layers.IPv4{Version: 4, IHL: 5, TTL: 64, Id: s.id, Flags: layers.IPv4DontFragment,
-			Protocol: layers.IPProtocolTCP, SrcIP: net.IP(src.AsSlice()), DstIP: net.IP(dst.AsSlice())}
-		_ = tcp.SetNetworkLayerForChecksum(ip)
-		l3 = append(l3, ip)
+		seg.ID = 0
 	}
-	ipPacket := serialize(t, append(l3, tcp, payload)...)
-	if s.icmp > 0 {
-		// The ICMP error goes back to the segment's sender, from its
-		// destination (a router would do as well).
-		var msg []gopacket.SerializableLayer
+	if s.icmp == 0 {
+		f, err := seg.Frame()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return f
+	}
+	// The ICMP error goes back to the segment's sender, from its
+	// destination (a router would do as well).
+	code := uint8(s.icmp - 1)
+	if s.icmp == icmpCode(portUnreach) {
+		code = 3
 		if v6 {
-			ip := &layers.IPv6{Version: 6, HopLimit: 64, NextHeader: layers.IPProtocolICMPv6,
-				SrcIP: net.IP(dst.AsSlice()), DstIP: net.IP(src.AsSlice())}
-			code := uint8(s.icmp - 1)
-			if s.icmp == icmpCode(portUnreach) {
-				code = 4
-			}
-			ic := &layers.ICMPv6{TypeCode: layers.CreateICMPv6TypeCode(1, code)}
-			_ = ic.SetNetworkLayerForChecksum(ip)
-			msg = append(msg, ip, ic, gopacket.Payload(append([]byte{0, 0, 0, 0}, ipPacket...)))
-		} else {
-			ip := &layers.IPv4{Version: 4, IHL: 5, TTL: 64, Protocol: layers.IPProtocolICMPv4,
-				SrcIP: net.IP(dst.AsSlice()), DstIP: net.IP(src.AsSlice())}
-			code := uint8(s.icmp - 1)
-			if s.icmp == icmpCode(portUnreach) {
-				code = 3
-			}
-			ic := &layers.ICMPv4{TypeCode: layers.CreateICMPv4TypeCode(3, code)}
-			msg = append(msg, ip, ic, gopacket.Payload(ipPacket[:28]))
+			code = 4
 		}
-		ipPacket = serialize(t, msg...)
 	}
-	et := layers.EthernetTypeIPv4
-	if v6 {
-		et = layers.EthernetTypeIPv6
-	}
-	eth := &layers.Ethernet{SrcMAC: net.HardwareAddr{2, 0, 0, 0, 0, 1}, DstMAC: net.HardwareAddr{2, 0, 0, 0, 0, 2}, EthernetType: et}
-	if s.vlan != 0 {
-		eth.EthernetType = layers.EthernetTypeDot1Q
-		return serialize(t, eth, &layers.Dot1Q{VLANIdentifier: s.vlan, Type: et}, gopacket.Payload(ipPacket))
-	}
-	return serialize(t, eth, gopacket.Payload(ipPacket))
-}
-
-func serialize(t testing.TB, ls ...gopacket.SerializableLayer) []byte {
-	t.Helper()
-	buf := gopacket.NewSerializeBuffer()
-	if err := gopacket.SerializeLayers(buf, gopacket.SerializeOptions{FixLengths: true, ComputeChecksums: true}, ls...); err != nil {
+	ip, err := seg.IP()
+	if err != nil {
 		t.Fatal(err)
 	}
-	return append([]byte(nil), buf.Bytes()...)
+	f, err := fixture.Unreach(dst, code, ip)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return f
 }
 
 // run feeds the steps of a scenario through a classifier, in the given
