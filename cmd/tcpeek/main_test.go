@@ -324,3 +324,21 @@ func TestRuntimeErrors(t *testing.T) {
 		}
 	}
 }
+
+func TestProgressLine(t *testing.T) {
+	tests := []struct {
+		read, size int64
+		packets    uint64
+		rate       float64
+		want       string
+	}{
+		{512, 0, 10, 10, "tcpeek: 512 B, 10 packets, 10 packets/s"},
+		{3 << 20, 12 << 20, 123456, 2.5e6, "tcpeek: 3.0 MiB of 12.0 MiB (25%), 123456 packets, 2.5 M packets/s"},
+		{5 << 30, 5 << 30, 1, 1500, "tcpeek: 5.0 GiB of 5.0 GiB (100%), 1 packets, 1.5 k packets/s"},
+	}
+	for _, tc := range tests {
+		if got := progressLine(tc.read, tc.size, tc.packets, tc.rate); got != tc.want {
+			t.Errorf("progressLine(%d, %d, %d, %g) = %q, want %q", tc.read, tc.size, tc.packets, tc.rate, got, tc.want)
+		}
+	}
+}
