@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/http"
 	"net/netip"
 	"os"
 	"os/exec"
@@ -55,7 +56,9 @@ const (
 //     which shows the namespace of the process that opens it; a KEY that
 //     starts with ? is skipped where the kernel does not have it;
 //   - fetch ADDR:PORT: connect to a TCP server (gmond's XML port in a
-//     namespace) and copy what it sends to stdout until it closes.
+//     namespace) and copy what it sends to stdout until it closes;
+//   - get URL: an HTTP GET (tcpeek's /metrics in a namespace), the body to
+//     stdout.
 //
 // Without the variable it returns at once.
 func TestHelperProcess(t *testing.T) {
@@ -74,6 +77,8 @@ func TestHelperProcess(t *testing.T) {
 		err = helperSysctl(args)
 	case "fetch":
 		err = helperFetch(args)
+	case "get":
+		err = helperGet(args)
 	default:
 		err = fmt.Errorf("unknown job %q", mode)
 	}
@@ -219,6 +224,24 @@ func helperFetch(args []string) error {
 	defer c.Close()
 	c.SetDeadline(time.Now().Add(5 * time.Second))
 	_, err = io.Copy(os.Stdout, c)
+	return err
+}
+
+// helperGet gets args[0] over HTTP and copies the body to stdout.
+func helperGet(args []string) error {
+	if len(args) != 1 {
+		return fmt.Errorf("want a URL, got %q", args)
+	}
+	c := &http.Client{Timeout: 5 * time.Second}
+	resp, err := c.Get(args[0])
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("%s: %s", args[0], resp.Status)
+	}
+	_, err = io.Copy(os.Stdout, resp.Body)
 	return err
 }
 

@@ -68,7 +68,7 @@ func TestLiveCounts(t *testing.T) {
 	sockDir := shortTempDir(t)
 	sock := filepath.Join(sockDir, "tcpeek.sock")
 	args := append([]string{"--icmp", "-t", strconv.Itoa(int(tcpeekTimeout / time.Second))}, filterExprs()...)
-	d := l.startDaemon(sock, slices.Concat(args, []string{"-q"})...)
+	d := l.startDaemon(sock, slices.Concat(args, []string{"-q", "--web.listen-address=127.0.0.1:" + liveMetricsPort})...)
 	// A second daemon prints the session lines, -o json.
 	js := l.startDaemon(filepath.Join(sockDir, "json.sock"), slices.Concat(args, []string{"-o", "json"})...)
 	setup := time.Since(start)
@@ -135,6 +135,7 @@ func TestLiveCounts(t *testing.T) {
 	if st.Pending != 0 {
 		t.Errorf("pending %d in live mode, want 0", st.Pending)
 	}
+	checkMetrics(t, l, st)
 	if cp := st.Capture; cp.Drops != 0 || cp.IfDrops != 0 || cp.BadChecksum != 0 || cp.Duplicates != 0 {
 		t.Errorf("capture %+v: want no drops, no bad checksums, no copies", cp)
 	}
@@ -746,5 +747,41 @@ func TestLiveDropPrivileges(t *testing.T) {
 	sockGone(t, sock)
 	if !strings.Contains(d.stderr.String(), "========== TCPEEK SUMMARY ==========") {
 		t.Errorf("no summary at SIGTERM:\n%s", d.stderr.String())
+	}
+}
+
+// liveMetricsPort is where the counting daemon serves /metrics, on the
+// loopback of its namespace.
+const liveMetricsPort = "19696"
+
+// checkMetrics scrapes the daemon's /metrics inside its namespace and
+// compares every filter's handshakes by result with STATS.
+func checkMetrics(t *testing.T, l *lab, st liveStats) {
+	t.Helper()
+	out, err := l.helperCmd(l.a, "get", "http://127.0.0.1:"+liveMetricsPort+"/metrics").Output()
+	if err != nil {
+		t.Fatalf("scraping /metrics: %v", err)
+	}
+	text := string(out)
+	for _, f := range st.Filters {
+		for _, r := range []struct {
+			result string
+			n      uint64
+		}{
+			{"success", f.Success.Total}, {"timeout", f.Failure.Timeout}, {"reject", f.Failure.Reject},
+			{"unreach", f.Failure.Unreach}, {"abort", f.Failure.Abort},
+		} {
+			line := fmt.Sprintf("tcpeek_handshakes_total{filter=%q,result=%q} %d\n", f.Name, r.result, r.n)
+			if !strings.Contains(text, line) {
+				t.Errorf("/metrics has no line %q (STATS counts %d)", strings.TrimSpace(line), r.n)
+			}
+		}
+		line := fmt.Sprintf("tcpeek_handshake_duration_seconds_count{filter=%q} %d\n", f.Name, f.HandshakeMS.Count)
+		if !strings.Contains(text, line) {
+			t.Errorf("/metrics has no line %q", strings.TrimSpace(line))
+		}
+	}
+	if t.Failed() {
+		t.Logf("/metrics:\n%s", text)
 	}
 }
