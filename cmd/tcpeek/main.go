@@ -121,7 +121,7 @@ func newMonitor(o *options, set *filter.Set, log *logging.Logger, stdout, stderr
 			}
 		},
 	})
-	m.pipe = &pipeline.Pipeline{Classifier: cls, Stats: m.stats}
+	m.pipe = &pipeline.Pipeline{Classifier: cls, Stats: m.stats, Warnf: log.Warnf}
 	m.pipe.Decoder.Checksum = o.checksum
 	if live {
 		m.pipe.Clock = time.Now

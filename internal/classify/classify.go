@@ -75,9 +75,10 @@ type Event struct {
 	Result  Result
 	Filters uint64 // bit i set: counted by filter i
 	// Start is the time of the first SYN, End the time the session ended,
-	// SynAck the time of the first SYN/ACK (0 if none was seen); Unix
-	// nanoseconds of packet time.
+	// SynAck the time of the first SYN/ACK if SawSynAck; Unix nanoseconds
+	// of packet time.
 	Start, End, SynAck int64
+	SawSynAck          bool
 	// Init and Resp are the initiator's and responder's addresses.
 	Init, Resp         netip.Addr
 	InitPort, RespPort uint16
@@ -139,6 +140,9 @@ type Classifier struct {
 	lists    [numLists]list
 	dur      [numLists]int64
 	next     int64 // no deadline is earlier than this
+	now      int64 // the time of the packet being handled
+	steps    uint64
+	evicted  uint64
 	ev       Event
 	keys     [MaxBatch]Key
 	slots    [MaxBatch]slot
@@ -202,7 +206,7 @@ func (c *Classifier) Advance(now int64) {
 			if c.lists[l].head < 0 {
 				continue
 			}
-			dl := c.lists[l].headLast + c.dur[l]
+			dl := addSat(c.lists[l].headLast, c.dur[l])
 			earliest = min(earliest, dl)
 			if dl < c.clock && (best < 0 || dl < bestDL) {
 				best, bestDL = l, dl
@@ -214,11 +218,54 @@ func (c *Classifier) Advance(now int64) {
 		}
 		i := c.lists[best].head
 		if uint8(best) == listPending {
-			c.end(i, Timeout, bestDL, 0, 0)
+			// Expired in deadline order: the failed sessions' memory
+			// stays in order with each deadline as its time.
+			c.end(i, Timeout, bestDL, bestDL, 0, 0)
 		} else {
 			c.forget(i)
 		}
 	}
+}
+
+// rebase handles packet time that went back by more than the timeout: a
+// clock stepped back, capture files merged, or a packet stamped far in the
+// future before. The clock follows the packets back, and every remembered
+// time later than the new clock is brought back to it, so that sessions and
+// memories expire a timeout after the step rather than when the old time
+// comes back. Steps are rare; this walks the lists once.
+func (c *Classifier) rebase(t int64) {
+	c.steps++
+	c.clock = t
+	c.next = math.MaxInt64
+	for l := range c.lists {
+		for i := c.lists[l].head; i >= 0; {
+			e := c.tab.at(i)
+			e.last = min(e.last, t)
+			i = e.next
+		}
+		if h := c.lists[l].head; h >= 0 {
+			c.lists[l].headLast = c.tab.at(h).last
+			c.next = min(c.next, addSat(c.lists[l].headLast, c.dur[l]))
+		}
+	}
+}
+
+// ClockSteps returns how many times packet time went back by more than the
+// timeout (see Handle).
+func (c *Classifier) ClockSteps() uint64 { return c.steps }
+
+// Evicted returns how many ended sessions were forgotten early because the
+// memory of failed or of completed sessions held MaxSessions entries: a
+// retry of such a session counts as a new attempt.
+func (c *Classifier) Evicted() uint64 { return c.evicted }
+
+// addSat adds a duration to a time, saturating instead of overflowing (a
+// capture may hold timestamps near the end of int64).
+func addSat(t, d int64) int64 {
+	if t > math.MaxInt64-d {
+		return math.MaxInt64
+	}
+	return t + d
 }
 
 // push appends entry i to list l and keeps c.next a lower bound of every
@@ -226,7 +273,7 @@ func (c *Classifier) Advance(now int64) {
 func (c *Classifier) push(l uint8, i int32) {
 	c.tab.pushBack(&c.lists[l], l, i)
 	if c.lists[l].head == i {
-		c.next = min(c.next, c.lists[l].headLast+c.dur[l])
+		c.next = min(c.next, addSat(c.lists[l].headLast, c.dur[l]))
 	}
 }
 
@@ -298,7 +345,11 @@ func (c *Classifier) Handle(p *decode.Packet, t int64) {
 }
 
 func (c *Classifier) handle(p *decode.Packet, t int64, k *Key) {
+	if t < c.clock-c.timeout {
+		c.rebase(t)
+	}
 	c.Advance(t)
+	c.now = t
 	switch p.Kind {
 	case decode.KindTCP:
 		c.tcp(p, k)
@@ -349,14 +400,14 @@ func (c *Classifier) syn(i int32, fromInit bool, k *Key, p *decode.Packet) {
 	if p.Seq != e.iisn {
 		// A new ISN: a new attempt. A pending one was abandoned.
 		if e.state == statePending {
-			c.end(i, Timeout, c.clock, 0, 0)
+			c.end(i, Timeout, c.now, c.clock, 0, 0)
 		}
 		c.forget(i)
 		c.open(k, p)
 		return
 	}
 	isCopy := c.isCopy(e.flags&flagV4 != 0, e.synID, p.IPID, e.flags&flagSynTS != 0, e.synTS, p, e.lastSyn)
-	e.synID, e.synTS, e.lastSyn = p.IPID, p.TSVal, c.clock
+	e.synID, e.synTS, e.lastSyn = p.IPID, p.TSVal, c.now
 	e.flags = setFlag(e.flags, flagSynTS, p.HasTS)
 	if isCopy {
 		c.dups++
@@ -389,8 +440,8 @@ func (c *Classifier) synAck(i int32, p *decode.Packet) {
 			return
 		}
 		e.flags |= flagSynAck
-		e.risn, e.synack = p.Seq, c.clock
-		e.saID, e.saTS, e.lastSynAck = p.IPID, p.TSVal, c.clock
+		e.risn, e.synack = p.Seq, max(c.now, e.start)
+		e.saID, e.saTS, e.lastSynAck = p.IPID, p.TSVal, c.now
 		e.flags = setFlag(e.flags, flagSynAckTS, p.HasTS)
 		c.refresh(i, listPending)
 		return
@@ -399,7 +450,7 @@ func (c *Classifier) synAck(i int32, p *decode.Packet) {
 		return
 	}
 	isCopy := c.isCopy(e.flags&flagV4 != 0, e.saID, p.IPID, e.flags&flagSynAckTS != 0, e.saTS, p, e.lastSynAck)
-	e.saID, e.saTS, e.lastSynAck = p.IPID, p.TSVal, c.clock
+	e.saID, e.saTS, e.lastSynAck = p.IPID, p.TSVal, c.now
 	e.flags = setFlag(e.flags, flagSynAckTS, p.HasTS)
 	if isCopy {
 		c.dups++
@@ -423,13 +474,19 @@ func (c *Classifier) ack(i int32, p *decode.Packet) {
 		// that carried the first acknowledgement was not seen (a live
 		// capture's kernel filter passes only pure ACKs, and a few
 		// stacks acknowledge the SYN/ACK on their first data segment).
-		if p.Ack-(e.risn+1) < ackWindow {
-			c.end(i, Success, c.clock, 0, 0)
+		switch {
+		case p.Ack == e.risn+1:
+			c.end(i, Success, c.now, c.clock, 0, 0)
+		case p.Ack-(e.risn+1) < ackWindow && p.Seq-(e.iisn+1) < ackWindow:
+			// Beyond: the segment that first acknowledged the SYN/ACK
+			// was not seen; its sequence number must fit this attempt
+			// too.
+			c.end(i, Success, c.now, c.clock, 0, 0)
 		}
 		return
 	}
 	if e.acksSyn(p.Seq) { // the SYN/ACK was not captured
-		c.end(i, Success, c.clock, 0, 0)
+		c.end(i, Success, c.now, c.clock, 0, 0)
 	}
 }
 
@@ -441,14 +498,14 @@ func (c *Classifier) rst(i int32, fromInit bool, p *decode.Packet) {
 	}
 	if fromInit {
 		if p.Seq == e.iisn || e.acksSyn(p.Seq) {
-			c.end(i, Abort, c.clock, 0, 0)
+			c.end(i, Abort, c.now, c.clock, 0, 0)
 		}
 		return
 	}
 	answersSyn := p.Flags&decode.ACK != 0 && e.acksSyn(p.Ack)
 	afterSynAck := e.flags&flagSynAck != 0 && (p.Seq == e.risn || p.Seq == e.risn+1)
 	if answersSyn || afterSynAck {
-		c.end(i, Reject, c.clock, 0, 0)
+		c.end(i, Reject, c.now, c.clock, 0, 0)
 	}
 }
 
@@ -472,7 +529,7 @@ func (c *Classifier) icmp(p *decode.Packet, k *Key) {
 		match = e.flags&flagSynAck != 0 && (p.Seq == e.risn || p.Seq == e.risn+1)
 	}
 	if match {
-		c.end(i, Unreach, c.clock, p.ICMPType, p.ICMPCode)
+		c.end(i, Unreach, c.now, c.clock, p.ICMPType, p.ICMPCode)
 	}
 }
 
@@ -499,7 +556,8 @@ func (c *Classifier) isCopy(v4 bool, prevID, id uint16, prevHasTS bool, prevTS u
 	if told {
 		return true
 	}
-	return c.clock-prevT <= copyWindow
+	d := c.now - prevT
+	return -copyWindow <= d && d <= copyWindow // copies may be stamped out of order
 }
 
 func setFlag(flags, bit uint8, on bool) uint8 {
@@ -533,7 +591,7 @@ func (c *Classifier) open(k *Key, p *decode.Packet) {
 	e.flags = setFlag(e.flags, flagSynTS, p.HasTS)
 	e.iisn = p.Seq
 	e.synLen = p.PayloadLen
-	e.start, e.last, e.lastSyn = c.clock, c.clock, c.clock
+	e.start, e.last, e.lastSyn = c.now, c.clock, c.now
 	e.synID, e.synTS = p.IPID, p.TSVal
 	e.filters = mask
 	c.tab.insert(i, k.h)
@@ -548,8 +606,9 @@ func (c *Classifier) refresh(i int32, l uint8) {
 }
 
 // end ends the pending session i with result r at time t, reports it, and
-// moves it to the memory of failed or completed sessions.
-func (c *Classifier) end(i int32, r Result, t int64, icmpType, icmpCode uint8) {
+// moves it to the memory of failed or completed sessions, whose deadline
+// counts from memo.
+func (c *Classifier) end(i int32, r Result, t, memo int64, icmpType, icmpCode uint8) {
 	e := c.tab.at(i)
 	v4 := e.flags&flagV4 != 0
 	c.ev = Event{
@@ -557,7 +616,7 @@ func (c *Classifier) end(i int32, r Result, t int64, icmpType, icmpCode uint8) {
 		Result:    r,
 		Filters:   e.filters,
 		Start:     e.start,
-		End:       t,
+		End:       max(t, e.start),
 		Init:      e.ia.netip(v4),
 		Resp:      e.ra.netip(v4),
 		InitPort:  e.iport,
@@ -568,7 +627,7 @@ func (c *Classifier) end(i int32, r Result, t int64, icmpType, icmpCode uint8) {
 		DupSYNACK: e.dupSynAck,
 	}
 	if e.flags&flagSynAck != 0 {
-		c.ev.SynAck = e.synack
+		c.ev.SynAck, c.ev.SawSynAck = e.synack, true
 	}
 	c.tab.unlink(&c.lists[listPending], i)
 	l, state := listFailed, stateFailed
@@ -576,11 +635,12 @@ func (c *Classifier) end(i int32, r Result, t int64, icmpType, icmpCode uint8) {
 		l, state = listDone, stateDone
 	}
 	e.state = state
-	e.last = t
+	e.last = memo
 	c.push(l, i)
 	if c.lists[l].n > c.cfg.MaxSessions {
 		// The memory is full: forget its oldest entry.
 		c.forget(c.lists[l].head)
+		c.evicted++
 	}
 	c.emit()
 }

@@ -2,6 +2,7 @@ package classify
 
 import (
 	"fmt"
+	"math"
 	"net/netip"
 	"strings"
 	"testing"
@@ -185,8 +186,11 @@ func check(t *testing.T, v6 bool, got []Event, wants []want) {
 		gw := want{kind: g.Kind, result: g.Result, reversed: w.reversed,
 			start: time.Duration(g.Start - t0), end: time.Duration(g.End - t0), synack: w.synack,
 			dupSyn: g.DupSYN, dupSynAck: g.DupSYNACK, icmpCode: g.ICMPCode}
-		if g.SynAck != synack {
+		if g.SynAck != synack || g.SawSynAck != (w.synack >= 0) {
 			gw.synack = time.Duration(g.SynAck - t0)
+			if !g.SawSynAck {
+				gw.synack = -1
+			}
 		}
 		if w.icmpCode == portUnreach {
 			w.icmpCode = 3
@@ -439,6 +443,12 @@ func scenarios() []scenario {
 			want: []want{ended(Success, 0, 5*ms, 1*ms, 0, 0)},
 		},
 		{
+			name: "rule 4: an ACK beyond ISN+1 whose sequence number does not fit is not success",
+			steps: []step{syn(0, 1, 100), synAck(1*ms, 0, 500),
+				{at: 5 * ms, dir: 'c', flags: "A", seq: isn + 3000000000, ack: risn + 1 + 1448}, {at: 31 * s1, advance: true}},
+			want: []want{ended(Timeout, 0, 30*s1+1*ms, 1*ms, 0, 0)},
+		},
+		{
 			name: "rule 4: an ACK that acknowledges something else is not success",
 			steps: []step{syn(0, 1, 100), synAck(1*ms, 0, 500), {at: 2 * ms, dir: 'c', flags: "A", seq: isn + 1, ack: risn},
 				{at: 31 * s1, advance: true}},
@@ -669,4 +679,87 @@ func TestEntryLayout(t *testing.T) {
 	if o := unsafe.Offsetof(e.next) + unsafe.Sizeof(e.next); o > 64 {
 		t.Errorf("the first cache line's fields end at %d", o)
 	}
+}
+
+// TestHashAdversarial checks that addresses chosen to cancel one factor of
+// the hash's multiplications (low 64 bits fixed, to 0 or to constants of
+// the code) still spread over the table whatever their prefix.
+func TestHashAdversarial(t *testing.T) {
+	for _, low := range []uint64{0, 0xe7037ed1a0b428db, 0xa0761d6478bd642f, ^uint64(0)} {
+		tab := newTable(42)
+		seen := map[uint32]bool{}
+		const n = 20000
+		for i := uint64(0); i < n; i++ {
+			src := addr{0x20010db8<<32 | i, low}
+			seen[tab.hashOf(src, 40000, addr{1, 2}, 443)] = true
+		}
+		if len(seen) < n*99/100 {
+			t.Errorf("low bits %#x: %d distinct hashes of %d", low, len(seen), n)
+		}
+	}
+}
+
+// TestTimeEdges checks timestamps that could overflow or jump: a capture
+// dated near the end of int64, all at time 0, and a packet stamped decades
+// ahead in the middle of a capture.
+func TestTimeEdges(t *testing.T) {
+	type pkt struct {
+		at    int64
+		flags uint8
+		seq   uint32
+		ack   uint32
+		sport uint16
+		fromS bool
+	}
+	hs := func(base int64, sport uint16) []pkt {
+		return []pkt{
+			{base, decode.SYN, 1, 0, sport, false},
+			{base + 1e6, decode.SYN | decode.ACK, 9, 2, sport, true},
+			{base + 2e6, decode.ACK, 2, 10, sport, false},
+		}
+	}
+	feed := func(ps []pkt) (*Classifier, []Event) {
+		var evs []Event
+		c := New(Config{Timeout: time.Minute, MaxSessions: 100, Emit: func(e *Event) { evs = append(evs, *e) }})
+		for _, q := range ps {
+			p := decode.Packet{Kind: decode.KindTCP, Src: cli4, Dst: srv4, SrcPort: q.sport, DstPort: 80, Flags: q.flags, Seq: q.seq, Ack: q.ack}
+			if q.fromS {
+				p.Src, p.Dst, p.SrcPort, p.DstPort = srv4, cli4, 80, q.sport
+			}
+			c.Handle(&p, q.at)
+		}
+		return c, evs
+	}
+	t.Run("near the end of int64", func(t *testing.T) {
+		_, evs := feed(hs(math.MaxInt64-5e6, 1000))
+		if len(evs) != 1 || evs[0].Result != Success || evs[0].End-evs[0].Start != 2e6 {
+			t.Errorf("events %+v, want one success of 2 ms", evs)
+		}
+	})
+	t.Run("time 0", func(t *testing.T) {
+		_, evs := feed(hs(0, 1000))
+		if len(evs) != 1 || evs[0].Result != Success || !evs[0].SawSynAck {
+			t.Errorf("events %+v, want one success that saw its SYN/ACK", evs)
+		}
+	})
+	t.Run("a packet from the future", func(t *testing.T) {
+		ps := hs(t0, 1000)
+		ps = append(ps, pkt{t0 + int64(80*365*24*time.Hour), decode.ACK, 5, 5, 999, false}) // matches nothing
+		ps = append(ps, hs(t0+int64(time.Second), 1001)...)
+		ps = append(ps, pkt{t0 + int64(2*time.Second), decode.SYN, 7, 0, 1002, false})
+		ps = append(ps, pkt{t0 + int64(100*time.Second), decode.SYN, 70, 0, 1003, false})
+		c, evs := feed(ps)
+		if len(evs) != 3 {
+			t.Fatalf("events %+v, want 2 successes and a timeout", evs)
+		}
+		if e := evs[1]; e.Result != Success || e.End-e.Start != 2e6 || e.Start != t0+int64(time.Second) {
+			t.Errorf("session after the step: %+v, want a success of 2 ms at t0+1s", e)
+		}
+		if e := evs[2]; e.Result != Timeout || e.End != t0+int64(62*time.Second) {
+			t.Errorf("unanswered SYN after the step: %+v, want a timeout at its SYN + 60 s", e)
+		}
+		if c.ClockSteps() != 1 || c.InProgress() != 1 {
+			t.Errorf("clock steps %d, in progress %d; want 1, 1", c.ClockSteps(), c.InProgress())
+		}
+	})
 }

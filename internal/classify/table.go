@@ -84,7 +84,7 @@ type entry struct {
 // one cache miss less per probe. The slab is a list of fixed chunks, so it
 // grows without copying what it holds.
 type table struct {
-	seed   uint64
+	seed   [3]uint64 // secret keys of the hash, from the classifier's seed
 	index  []slot
 	mask   uint32
 	chunks []*[chunkSize]entry
@@ -109,7 +109,7 @@ const (
 
 func newTable(seed uint64) table {
 	return table{
-		seed:   seed,
+		seed:   [3]uint64{splitmix(&seed), splitmix(&seed), splitmix(&seed)},
 		index:  make([]slot, minTableSlots),
 		mask:   minTableSlots - 1,
 		free:   -1,
@@ -129,13 +129,24 @@ func mix(a, b uint64) uint64 {
 }
 
 // endpointHash hashes one endpoint. The session hash adds those of both
-// ends, so it is the same from either direction. The port is mixed in after
-// the address, never combined with its bits first, so that no choice of
-// addresses and ports collides whatever the seed (a SYN flood must not be
-// able to degrade the table to a list).
+// ends, so it is the same from either direction. Both factors of each
+// multiplication hold a secret key, so that no address can zero a product
+// (mix(x, 0) is 0 whatever x), and the port is mixed in after the address
+// rather than combined with its bits: no choice of addresses and ports
+// collides whatever the keys, and a SYN flood cannot turn the table into a
+// list.
 func (t *table) endpointHash(a addr, port uint16) uint64 {
-	h := mix(a[0]^t.seed, a[1]^0xe7037ed1a0b428db)
-	return mix(h^uint64(port), t.seed^0xa0761d6478bd642f)
+	h := mix(a[0]^t.seed[0], a[1]^t.seed[1])
+	return mix(h^uint64(port)^t.seed[2], t.seed[0]^0xa0761d6478bd642f)
+}
+
+// splitmix returns the next value of the SplitMix64 sequence at *x.
+func splitmix(x *uint64) uint64 {
+	*x += 0x9e3779b97f4a7c15
+	z := *x
+	z = (z ^ z>>30) * 0xbf58476d1ce4e5b9
+	z = (z ^ z>>27) * 0x94d049bb133111eb
+	return z ^ z>>31
 }
 
 func (t *table) hashOf(a addr, ap uint16, b addr, bp uint16) uint32 {

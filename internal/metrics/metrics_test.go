@@ -33,13 +33,13 @@ func fixedStats(t *testing.T) (*stats.Stats, []*filter.Filter) {
 	st := stats.New(3, time.Unix(1700000000, 0), 1000)
 	ms := int64(time.Millisecond)
 	events := []classify.Event{
-		{Result: classify.Success, Filters: 0b101, Start: 0, SynAck: 1 * ms, End: 2 * ms},
-		{Result: classify.Success, Filters: 0b101, Start: 0, SynAck: 1000 * ms, End: 1001 * ms, DupSYN: 1},
-		{Result: classify.Success, Filters: 0b010, Start: 0, SynAck: 20 * ms, End: 40 * ms, DupSYNACK: 2},
+		{Result: classify.Success, Filters: 0b101, Start: 0, SynAck: 1 * ms, SawSynAck: true, End: 2 * ms},
+		{Result: classify.Success, Filters: 0b101, Start: 0, SynAck: 1000 * ms, SawSynAck: true, End: 1001 * ms, DupSYN: 1},
+		{Result: classify.Success, Filters: 0b010, Start: 0, SynAck: 20 * ms, SawSynAck: true, End: 40 * ms, DupSYNACK: 2},
 		{Result: classify.Timeout, Filters: 0b010, Start: 0, End: 63000 * ms, DupSYN: 5},
 		{Result: classify.Reject, Filters: 0b001, Start: 0, End: 1 * ms},
 		{Result: classify.Unreach, Filters: 0b010, Start: 0, End: 3 * ms, ICMPType: 3, ICMPCode: 1},
-		{Result: classify.Abort, Filters: 0b101, Start: 0, SynAck: 1, End: 5 * ms},
+		{Result: classify.Abort, Filters: 0b101, Start: 0, SynAck: 1, SawSynAck: true, End: 5 * ms},
 		{Kind: classify.LateRetry, Filters: 0b001},
 	}
 	for i := range events {

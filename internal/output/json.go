@@ -69,7 +69,7 @@ func (j *JSONLines) Event(ev *classify.Event) error {
 	b = append(b, `,"dup_synack":`...)
 	b = strconv.AppendUint(b, uint64(ev.DupSYNACK), 10)
 	b = append(b, `,"synack_ms":`...)
-	if ev.SynAck != 0 {
+	if ev.SawSynAck {
 		b = appendMS(b, ev.SynAck-ev.Start)
 	} else {
 		b = append(b, "null"...)

@@ -54,12 +54,15 @@ type Pipeline struct {
 	// Clock returns the wall-clock time; nil for offline input, where the
 	// packet time is the only clock.
 	Clock func() time.Time
+	// Warnf logs a warning (may be nil).
+	Warnf func(format string, args ...any)
 
 	stop        atomic.Bool
 	lastPublish time.Time
 	packets     uint64
 	badSum      uint64
-	first       int64
+	started     bool // the first packet's time is the start (offline)
+	steps       uint64
 	last        int64
 }
 
@@ -133,9 +136,6 @@ func (p *Pipeline) Run(src Source) error {
 // count counts a frame read.
 func (p *Pipeline) count(f *capture.Frame) {
 	p.packets++
-	if p.first == 0 {
-		p.first = f.Time // live, counting began when the daemon started
-	}
 	if f.Time > p.last {
 		p.last = f.Time
 	}
@@ -180,8 +180,8 @@ func (p *Pipeline) runOffline(src Source) error {
 			p.Classifier.HandleKeyed(b.pkts[i:j], b.keys[i:j], b.times[i:j])
 		}
 		p.packets, p.badSum = b.packets, b.badSum
-		if p.first == 0 && b.first != 0 {
-			p.first = b.first
+		if !p.started && b.packets > 0 {
+			p.started = true
 			p.Stats.SetStart(time.Unix(0, b.first))
 		}
 		p.last = max(p.last, b.last)
@@ -225,10 +225,10 @@ func (p *Pipeline) read(src Source, free <-chan *offlineBatch, full chan<- *offl
 			if err = src.Next(&f); err != nil {
 				break
 			}
-			packets++
-			if first == 0 {
+			if packets == 0 {
 				first = f.Time
 			}
+			packets++
 			last = max(last, f.Time)
 			switch dec.Decode(&b.pkts[b.n], f.LinkType, f.Data, f.NoVerify) {
 			case decode.OK:
@@ -277,7 +277,14 @@ func (p *Pipeline) publish(src Source) {
 	p.Stats.Update(now, c, stats.Sessions{
 		InProgress: uint64(p.Classifier.InProgress()),
 		Overflow:   p.Classifier.Overflow(),
+		Evicted:    p.Classifier.Evicted(),
 	})
+	if steps := p.Classifier.ClockSteps(); steps != p.steps {
+		p.steps = steps
+		if p.Warnf != nil {
+			p.Warnf("packet time went back by more than the timeout (a clock step, merged captures, or a packet stamped in the future before): %d time(s) so far; sessions in progress then end a timeout later", steps)
+		}
+	}
 }
 
 // Stopped tells whether Stop was called.

@@ -50,7 +50,7 @@ func (f *Filter) Add(ev *classify.Event) {
 		f.Failure.DupSYN++
 		return
 	}
-	if ev.SynAck != 0 {
+	if ev.SawSynAck {
 		f.SynAck.Observe(ev.SynAck - ev.Start)
 	}
 	if ev.Result == classify.Success {
@@ -97,6 +97,10 @@ type Sessions struct {
 	InProgress uint64 `json:"in_progress"`
 	Max        uint64 `json:"max"`
 	Overflow   uint64 `json:"overflow"`
+	// Evicted counts ended sessions forgotten before their time because
+	// the memory of failed or completed sessions was full (a retry of one
+	// then counts as a new attempt).
+	Evicted uint64 `json:"evicted"`
 }
 
 // Snapshot is a consistent copy of all counters at one moment.

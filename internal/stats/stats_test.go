@@ -95,12 +95,12 @@ func ms(from, to int) []time.Duration {
 func TestAdd(t *testing.T) {
 	s := New(3, time.Unix(0, 0), 10)
 	evs := []classify.Event{
-		{Result: classify.Success, Filters: 0b011, Start: 0, End: 2e6, SynAck: 1e6, DupSYN: 2},
+		{Result: classify.Success, Filters: 0b011, Start: 0, End: 2e6, SynAck: 1e6, SawSynAck: true, DupSYN: 2},
 		{Result: classify.Success, Filters: 0b001, Start: 0, End: 1e6, DupSYNACK: 1},
 		{Result: classify.Timeout, Filters: 0b100, DupSYN: 3},
 		{Result: classify.Reject, Filters: 0b100},
 		{Result: classify.Unreach, Filters: 0b100},
-		{Result: classify.Abort, Filters: 0b100, SynAck: 5, DupSYNACK: 1},
+		{Result: classify.Abort, Filters: 0b100, SynAck: 5, SawSynAck: true, DupSYNACK: 1},
 		{Kind: classify.LateRetry, Filters: 0b110},
 	}
 	for i := range evs {
