@@ -23,7 +23,7 @@ import (
 const addrRefresh = 2 * time.Second
 
 // runLive watches an interface until SIGINT or SIGTERM.
-func runLive(o *options, set *filter.Set, log *logging.Logger, stdout, stderr *os.File) int {
+func runLive(o *options, set *filter.Set, log *logging.Logger, stdout *os.File, errw *ttyWriter) int {
 	ifname := o.iface
 	if ifname == "" {
 		var err error
@@ -49,7 +49,7 @@ func runLive(o *options, set *filter.Set, log *logging.Logger, stdout, stderr *o
 	}
 	defer lv.Close()
 	start := time.Now()
-	m := newMonitor(o, set, log, stdout, stderr, start, true)
+	m := newMonitor(o, set, log, stdout, errw, start, true)
 	addrs, err := interfaceAddrs(ifname)
 	if err != nil {
 		log.Warnf("reading the addresses of %s: %v", ifname, err)

@@ -14,6 +14,7 @@ import (
 	"net/netip"
 	"os"
 	"os/signal"
+	"sync"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -57,17 +58,18 @@ func run(args []string, stdin *os.File, stdout, stderr *os.File) int {
 		fmt.Fprintf(stderr, "tcpeek: %v\nTry 'tcpeek --help' for more information.\n", err)
 		return 2
 	}
-	log := logging.New(stderr, "tcpeek", o.logLevel)
-	if o.syslog && !isTerminal(stderr) {
+	errw := &ttyWriter{w: stderr, terminal: isTerminal(stderr)}
+	log := logging.New(errw, "tcpeek", o.logLevel)
+	if o.syslog && !errw.terminal {
 		if err := log.UseSyslog("tcpeek"); err != nil {
 			fmt.Fprintf(stderr, "tcpeek: %v\n", err)
 			return 1
 		}
 	}
 	if o.read == "" {
-		return runLive(o, set, log, stdout, stderr)
+		return runLive(o, set, log, stdout, errw)
 	}
-	return runOffline(o, set, log, stdin, stdout, stderr)
+	return runOffline(o, set, log, stdin, stdout, errw)
 }
 
 // monitor is what the offline and live modes share: the filters, the
@@ -81,16 +83,18 @@ type monitor struct {
 	pipe     *pipeline.Pipeline
 	errw     *ttyWriter    // stderr, shared with the progress line
 	errBuf   *bufio.Writer // session lines and summary in text mode
+	errLines *lineWriter   // beneath errBuf: whole lines to the terminal
 	outBuf   *bufio.Writer // JSON Lines
 	live     bool          // flush every line: a daemon's lines must not wait
 	writeErr error
 }
 
 // newMonitor sets up the pipeline of either mode.
-func newMonitor(o *options, set *filter.Set, log *logging.Logger, stdout, stderr *os.File, start time.Time, live bool) *monitor {
+func newMonitor(o *options, set *filter.Set, log *logging.Logger, stdout *os.File, errw *ttyWriter, start time.Time, live bool) *monitor {
 	m := &monitor{o: o, log: log, filters: set.Filters(), live: live}
-	m.errw = &ttyWriter{w: stderr}
-	m.errBuf = bufio.NewWriterSize(m.errw, 64<<10)
+	m.errw = errw
+	m.errLines = &lineWriter{w: errw}
+	m.errBuf = bufio.NewWriterSize(m.errLines, 64<<10)
 	m.outBuf = bufio.NewWriterSize(stdout, 64<<10)
 	m.local.Store(filter.NewLocal(nil, o.localNets))
 	m.stats = stats.New(len(m.filters), start, o.maxSessions)
@@ -101,7 +105,7 @@ func newMonitor(o *options, set *filter.Set, log *logging.Logger, stdout, stderr
 	case o.json:
 		sink, flush = output.NewJSONLines(m.outBuf, m.filters).Event, m.outBuf.Flush
 	default:
-		sink, flush = output.NewText(m.errBuf, nil).Event, m.errBuf.Flush
+		sink, flush = output.NewText(m.errBuf, nil).Event, m.flushErr
 	}
 	cls := classify.New(classify.Config{
 		Timeout:     o.timeout,
@@ -127,6 +131,14 @@ func newMonitor(o *options, set *filter.Set, log *logging.Logger, stdout, stderr
 		m.pipe.Clock = time.Now
 	}
 	return m
+}
+
+// flushErr writes out all that was buffered for stderr.
+func (m *monitor) flushErr() error {
+	if err := m.errBuf.Flush(); err != nil {
+		return err
+	}
+	return m.errLines.Flush()
 }
 
 // serveMetrics starts the Prometheus endpoint when --web.listen-address
@@ -181,7 +193,7 @@ func (m *monitor) finish(name string, runErr error) int {
 	} else {
 		output.WriteSummary(m.errBuf, &snap, m.filters, output.SummaryOptions{ICMP: m.o.icmp})
 	}
-	m.errBuf.Flush()
+	m.flushErr()
 	if err := m.outBuf.Flush(); err != nil && m.writeErr == nil {
 		m.writeErr = err
 	}
@@ -198,20 +210,113 @@ func (m *monitor) finish(name string, runErr error) int {
 }
 
 // runOffline classifies the handshakes of a capture file.
-func runOffline(o *options, set *filter.Set, log *logging.Logger, stdin, stdout, stderr *os.File) int {
-	in, name, size, closeIn, err := openInput(o.read, stdin)
-	if err != nil {
-		log.Errorf("%v", err)
+func runOffline(o *options, set *filter.Set, log *logging.Logger, stdin, stdout *os.File, errw *ttyWriter) int {
+	var cred *credentials
+	if o.user != "" {
+		var err error
+		if cred, err = lookupUser(o.user); err != nil {
+			log.Errorf("-u %s: %v", o.user, err)
+			return 1
+		}
+	}
+
+	// SIGINT and SIGTERM end the reading, also while waiting for the
+	// capture to open or for its first bytes; the summary is still
+	// printed. A second signal exits at once.
+	var (
+		stopping atomic.Bool
+		mu       sync.Mutex
+		closeIn  func()
+		pipe     *pipeline.Pipeline
+	)
+	stopNow := make(chan struct{})
+	sigs := make(chan os.Signal, 2)
+	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM)
+	defer signal.Stop(sigs)
+	done := make(chan struct{})
+	defer close(done)
+	go func() {
+		for {
+			select {
+			case s := <-sigs:
+				mu.Lock()
+				if stopping.Swap(true) {
+					log.Warnf("%v again: exiting now", s)
+					if closeIn != nil {
+						closeIn()
+					}
+					os.Exit(1)
+				}
+				log.Infof("%v: stopping", s)
+				close(stopNow)
+				if pipe != nil {
+					pipe.Stop()
+				}
+				if closeIn != nil {
+					closeIn() // unblocks a read from a pipe
+				}
+				mu.Unlock()
+			case <-done:
+				return
+			}
+		}
+	}()
+
+	// Opening a named pipe waits for its writer: in a goroutine, so that a
+	// signal meanwhile still ends the run.
+	type opened struct {
+		r     *capture.FileReader
+		name  string
+		size  int64
+		close func()
+		err   error
+	}
+	ch := make(chan opened, 1)
+	go func() {
+		in, name, size, cl, err := openInput(o.read, stdin)
+		if err != nil {
+			ch <- opened{err: err}
+			return
+		}
+		mu.Lock()
+		closeIn = cl
+		if stopping.Load() {
+			cl()
+		}
+		mu.Unlock()
+		r, err := capture.NewFileReader(in)
+		if err != nil {
+			err = fmt.Errorf("%s: %w", name, err)
+		}
+		ch <- opened{r, name, size, cl, err}
+	}()
+	var op opened
+	select {
+	case op = <-ch:
+	case <-stopNow:
+		op = opened{name: o.read}
+	}
+	if op.close != nil {
+		defer op.close()
+	}
+	if stopping.Load() {
+		// Stopped before anything was read: an empty summary.
+		m := newMonitor(o, set, log, stdout, errw, time.Unix(0, 0), false)
+		return m.finish(op.name, nil)
+	}
+	if op.err != nil {
+		log.Errorf("%v", op.err)
 		return 1
 	}
-	defer closeIn()
-	reader, err := capture.NewFileReader(in)
-	if err != nil {
-		log.Errorf("%s: %v", name, err)
-		return 1
-	}
+	reader, name := op.r, op.name
 	log.Noticef("reading from %s, %s, link-type %s", name, reader.Format(), linkTypeNames(reader.LinkTypes()))
-	m := newMonitor(o, set, log, stdout, stderr, time.Unix(0, 0), false)
+	m := newMonitor(o, set, log, stdout, errw, time.Unix(0, 0), false)
+	mu.Lock()
+	pipe = m.pipe
+	if stopping.Load() {
+		pipe.Stop()
+	}
+	mu.Unlock()
 	stopMetrics, err := m.serveMetrics()
 	if err != nil {
 		log.Errorf("%v", err)
@@ -219,36 +324,28 @@ func runOffline(o *options, set *filter.Set, log *logging.Logger, stdin, stdout,
 	}
 	defer stopMetrics()
 	if o.socketSet && o.socket != "" {
-		srv, err := m.serveSocket(nil)
+		srv, err := m.serveSocket(cred)
 		if err != nil {
 			log.Errorf("%v", err)
 			return 1
 		}
 		defer srv.Close()
 	}
-
-	// SIGINT and SIGTERM end the reading; the summary is still printed.
-	sigs := make(chan os.Signal, 1)
-	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM)
-	defer signal.Stop(sigs)
-	done := make(chan struct{})
-	defer close(done)
-	go func() {
-		select {
-		case s := <-sigs:
-			log.Infof("%v: stopping", s)
-			m.pipe.Stop()
-			closeIn() // unblocks a read from a pipe
-		case <-done:
+	if cred != nil {
+		// The capture and the socket are open: parse the file as the user.
+		if err := dropPrivileges(cred); err != nil {
+			log.Errorf("-u %s: %v", o.user, err)
+			return 1
 		}
-	}()
+	}
 
-	if !o.quiet && isTerminal(stderr) {
-		stop := startProgress(m.errw, reader, size, m.stats)
-		defer stop()
+	stopProgress := func() {}
+	if !o.quiet && errw.terminal {
+		stopProgress = startProgress(errw, reader, op.size, m.stats)
 	}
 	runErr := m.pipe.Run(reader)
 	m.pipe.Finish()
+	stopProgress()
 	if m.pipe.Stopped() {
 		runErr = nil // the read was interrupted on purpose
 	}

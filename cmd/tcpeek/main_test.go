@@ -316,6 +316,7 @@ func TestRuntimeErrors(t *testing.T) {
 	}{
 		{[]string{"-r", filepath.Join(dir, "missing.pcap")}, "no such file or directory"},
 		{[]string{"-r", notPcap}, "not a pcap or pcapng file"},
+		{[]string{"-r", examplePath, "-u", "no-such-user-here"}, "-u no-such-user-here: no such user"},
 	}
 	for _, tc := range tests {
 		r := runTcpeek(t, nil, tc.args...)

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"fmt"
 	"io"
 	"os"
@@ -61,11 +62,14 @@ func once(f func()) func() {
 }
 
 // ttyWriter serializes writes to stderr with the progress line: a write
-// first erases the progress line, which the next tick redraws.
+// first erases the progress line, which the next tick redraws, and the
+// progress line is only drawn at the start of a line.
 type ttyWriter struct {
 	mu       sync.Mutex
 	w        io.Writer
+	terminal bool // stderr is a terminal
 	progress bool // a progress line is on the screen
+	midLine  bool // the last write did not end a line
 }
 
 func (t *ttyWriter) Write(p []byte) (int, error) {
@@ -75,18 +79,61 @@ func (t *ttyWriter) Write(p []byte) (int, error) {
 		io.WriteString(t.w, "\r\x1b[K")
 		t.progress = false
 	}
-	return t.w.Write(p)
+	n, err := t.w.Write(p)
+	if n > 0 {
+		t.midLine = p[n-1] != '\n'
+	}
+	return n, err
 }
 
 // show draws the progress line (no newline), or erases it when msg is "".
 func (t *ttyWriter) show(msg string) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	if msg == "" && !t.progress {
+	if msg == "" && !t.progress || msg != "" && t.midLine {
 		return
 	}
 	io.WriteString(t.w, "\r\x1b[K"+msg)
 	t.progress = msg != ""
+}
+
+// lineWriter passes on whole lines only: it holds back the end of a write
+// that does not end a line until the next write (or Flush) completes it, so
+// that a buffer filling up in the middle of a line never leaves half a line
+// on the terminal for the progress line to erase.
+type lineWriter struct {
+	w    io.Writer
+	held []byte
+}
+
+func (l *lineWriter) Write(p []byte) (int, error) {
+	i := bytes.LastIndexByte(p, '\n')
+	if i < 0 {
+		l.held = append(l.held, p...)
+		if len(l.held) < 64<<10 {
+			return len(p), nil
+		}
+		return len(p), l.Flush() // a very long line: let it through
+	}
+	var err error
+	if len(l.held) > 0 {
+		l.held = append(l.held, p[:i+1]...)
+		_, err = l.w.Write(l.held)
+	} else {
+		_, err = l.w.Write(p[:i+1])
+	}
+	l.held = append(l.held[:0], p[i+1:]...)
+	return len(p), err
+}
+
+// Flush writes what is held back.
+func (l *lineWriter) Flush() error {
+	if len(l.held) == 0 {
+		return nil
+	}
+	_, err := l.w.Write(l.held)
+	l.held = l.held[:0]
+	return err
 }
 
 // startProgress shows, once a second has passed, how far the reading got:
