@@ -3,10 +3,7 @@
 package e2e
 
 import (
-	"bytes"
-	"encoding/xml"
 	"fmt"
-	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -14,6 +11,8 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/tcpeek/tcpeek/internal/gmondtest"
 )
 
 // The Ganglia programs of Debian's ganglia-monitor package.
@@ -59,7 +58,7 @@ func TestLiveGanglia(t *testing.T) {
 	// that sends there.
 	dir := t.TempDir()
 	conf := filepath.Join(dir, "gmond.conf")
-	if err := os.WriteFile(conf, []byte(gmondConf(gmondUDPPort, gmondTCPPort)), 0o644); err != nil {
+	if err := os.WriteFile(conf, []byte(gmondtest.Config(gmondUDPPort, gmondTCPPort)), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	gmond := l.start("gmond in "+l.a, exec.Command("ip", "netns", "exec", l.a, gmondPath, "-f", "-c", conf), false)
@@ -119,52 +118,6 @@ func TestLiveGanglia(t *testing.T) {
 	l.waitMetrics(countersOf(wantStats([]*session{again}).Filters))
 }
 
-// gmondConf is a configuration for one gmond that hears itself on
-// 127.0.0.1 only: no multicast, no metric modules.
-func gmondConf(udpPort, tcpPort int) string {
-	return fmt.Sprintf(`globals {
-  daemonize = no
-  setuid = no
-  debug_level = 0
-  mute = no
-  deaf = no
-  host_dmax = 300
-  cleanup_threshold = 60
-  gexec = no
-  send_metadata_interval = 0
-}
-cluster {
-  name = "tcpeek-test"
-}
-udp_send_channel {
-  host = 127.0.0.1
-  port = %[1]d
-}
-udp_recv_channel {
-  bind = 127.0.0.1
-  port = %[1]d
-}
-tcp_accept_channel {
-  bind = 127.0.0.1
-  port = %[2]d
-}
-`, udpPort, tcpPort)
-}
-
-// gangliaXML is the part of gmond's XML the test reads.
-type gangliaXML struct {
-	Clusters []struct {
-		Hosts []struct {
-			Metrics []struct {
-				Name  string `xml:"NAME,attr"`
-				Val   string `xml:"VAL,attr"`
-				Type  string `xml:"TYPE,attr"`
-				Units string `xml:"UNITS,attr"`
-			} `xml:"METRIC"`
-		} `xml:"HOST"`
-	} `xml:"CLUSTER"`
-}
-
 // gmondMetrics reads gmond's XML in namespace A (through a helper process
 // there) and returns "VAL TYPE UNITS" by metric name.
 func (l *lab) gmondMetrics() (map[string]string, error) {
@@ -172,31 +125,7 @@ func (l *lab) gmondMetrics() (map[string]string, error) {
 	if err != nil {
 		return nil, fmt.Errorf("reading gmond's XML: %w", err)
 	}
-	var doc gangliaXML
-	dec := xml.NewDecoder(bytes.NewReader(out))
-	dec.CharsetReader = func(charset string, r io.Reader) (io.Reader, error) {
-		if !strings.EqualFold(charset, "ISO-8859-1") {
-			return nil, fmt.Errorf("unexpected charset %q", charset)
-		}
-		b, err := io.ReadAll(r)
-		var s strings.Builder
-		for _, c := range b {
-			s.WriteRune(rune(c))
-		}
-		return strings.NewReader(s.String()), err
-	}
-	if err := dec.Decode(&doc); err != nil {
-		return nil, fmt.Errorf("gmond's XML: %w", err)
-	}
-	m := make(map[string]string)
-	for _, cl := range doc.Clusters {
-		for _, h := range cl.Hosts {
-			for _, mt := range h.Metrics {
-				m[mt.Name] = mt.Val + " " + mt.Type + " " + mt.Units
-			}
-		}
-	}
-	return m, nil
+	return gmondtest.Metrics(out)
 }
 
 // waitMetrics polls gmond until it shows, for every filter of cs, the

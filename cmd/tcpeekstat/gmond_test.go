@@ -2,7 +2,6 @@ package main
 
 import (
 	"bytes"
-	"encoding/xml"
 	"fmt"
 	"io"
 	"net"
@@ -16,6 +15,8 @@ import (
 	"time"
 
 	"github.com/tcpeek/tcpeek/internal/stats"
+
+	"github.com/tcpeek/tcpeek/internal/gmondtest"
 )
 
 // The Ganglia programs of Debian's ganglia-monitor package.
@@ -35,7 +36,7 @@ func TestGmond(t *testing.T) {
 	dir := tempDir(t)
 	udpPort, tcpPort := freeUDPPort(t), freeTCPPort(t)
 	conf := filepath.Join(dir, "gmond.conf")
-	if err := os.WriteFile(conf, []byte(gmondConf(udpPort, tcpPort)), 0o644); err != nil {
+	if err := os.WriteFile(conf, []byte(gmondtest.Config(udpPort, tcpPort)), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	xmlAddr := startGmond(t, conf, tcpPort)
@@ -71,38 +72,6 @@ func TestGmond(t *testing.T) {
 		t.Fatalf("second tcpeekstat -g: exit %d, stdout %q, stderr %q", code, stdout, stderr)
 	}
 	waitMetrics(t, xmlAddr, names, [][6]uint64{{0, 0, 0, 40, 0, 0}, {0, 3, 0, 0, 0, 0}, {}})
-}
-
-// gmondConf is a configuration for one gmond that hears itself on
-// 127.0.0.1 only: no multicast, no metric modules.
-func gmondConf(udpPort, tcpPort int) string {
-	return fmt.Sprintf(`globals {
-  daemonize = no
-  setuid = no
-  debug_level = 0
-  mute = no
-  deaf = no
-  host_dmax = 300
-  cleanup_threshold = 60
-  gexec = no
-  send_metadata_interval = 0
-}
-cluster {
-  name = "tcpeek-test"
-}
-udp_send_channel {
-  host = 127.0.0.1
-  port = %[1]d
-}
-udp_recv_channel {
-  bind = 127.0.0.1
-  port = %[1]d
-}
-tcp_accept_channel {
-  bind = 127.0.0.1
-  port = %[2]d
-}
-`, udpPort, tcpPort)
 }
 
 // startGmond runs gmond in the foreground until the test ends and returns
@@ -144,21 +113,6 @@ func startGmond(t *testing.T, conf string, tcpPort int) string {
 	}
 }
 
-// gangliaXML is the part of gmond's XML the test reads.
-type gangliaXML struct {
-	Clusters []struct {
-		Hosts []struct {
-			Name    string `xml:"NAME,attr"`
-			Metrics []struct {
-				Name  string `xml:"NAME,attr"`
-				Val   string `xml:"VAL,attr"`
-				Type  string `xml:"TYPE,attr"`
-				Units string `xml:"UNITS,attr"`
-			} `xml:"METRIC"`
-		} `xml:"HOST"`
-	} `xml:"CLUSTER"`
-}
-
 // gmondMetrics reads gmond's XML and returns "VAL TYPE UNITS" by metric name.
 func gmondMetrics(addr string) (map[string]string, error) {
 	c, err := net.DialTimeout("tcp", addr, 5*time.Second)
@@ -171,21 +125,7 @@ func gmondMetrics(addr string) (map[string]string, error) {
 	if err != nil {
 		return nil, err
 	}
-	var doc gangliaXML
-	dec := xml.NewDecoder(bytes.NewReader(b))
-	dec.CharsetReader = latin1Reader // gmond declares ISO-8859-1
-	if err := dec.Decode(&doc); err != nil {
-		return nil, fmt.Errorf("gmond's XML: %w", err)
-	}
-	m := make(map[string]string)
-	for _, cl := range doc.Clusters {
-		for _, h := range cl.Hosts {
-			for _, mt := range h.Metrics {
-				m[mt.Name] = mt.Val + " " + mt.Type + " " + mt.Units
-			}
-		}
-	}
-	return m, nil
+	return gmondtest.Metrics(b)
 }
 
 // waitMetrics polls gmond until it reports every metric of the filters
@@ -241,22 +181,6 @@ func freeTCPPort(t *testing.T) int {
 	}
 	defer ln.Close()
 	return ln.Addr().(*net.TCPAddr).Port
-}
-
-// latin1Reader converts ISO-8859-1 to UTF-8 for the XML decoder.
-func latin1Reader(charset string, r io.Reader) (io.Reader, error) {
-	if !strings.EqualFold(charset, "ISO-8859-1") {
-		return nil, fmt.Errorf("unexpected charset %q", charset)
-	}
-	b, err := io.ReadAll(r)
-	if err != nil {
-		return nil, err
-	}
-	var out strings.Builder
-	for _, c := range b {
-		out.WriteRune(rune(c))
-	}
-	return strings.NewReader(out.String()), nil
 }
 
 // shellQuote quotes s for sh.

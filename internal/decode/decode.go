@@ -372,20 +372,28 @@ func (s *state) ipv4(b []byte) Status {
 		st := s.icmp4(l4, verify)
 		s.p.Truncated = truncated
 		return st
+	}
+	return s.tunnel(proto, l4)
+}
+
+// tunnel decodes the IP payload b of protocol proto when it is not TCP or
+// ICMP: the tunnels that mirrored traffic arrives in.
+func (s *state) tunnel(proto uint8, b []byte) Status {
+	switch proto {
 	case protoUDP:
-		return s.udp(l4)
+		return s.udp(b)
 	case protoIPIP:
 		if !s.enter() {
 			return Malformed
 		}
-		return s.ipv4(l4)
+		return s.ipv4(b)
 	case protoIPv6:
 		if !s.enter() {
 			return Malformed
 		}
-		return s.ipv6(l4)
+		return s.ipv6(b)
 	case protoGRE:
-		return s.gre(l4)
+		return s.gre(b)
 	}
 	return Unusable
 }
@@ -472,22 +480,8 @@ func (s *state) ipv6(b []byte) Status {
 		st := s.icmp6(l4, verify, src, dst)
 		s.p.Truncated = truncated
 		return st
-	case protoUDP:
-		return s.udp(l4)
-	case protoIPIP:
-		if !s.enter() {
-			return Malformed
-		}
-		return s.ipv4(l4)
-	case protoIPv6:
-		if !s.enter() {
-			return Malformed
-		}
-		return s.ipv6(l4)
-	case protoGRE:
-		return s.gre(l4)
 	}
-	return Unusable
+	return s.tunnel(proto, l4)
 }
 
 // tcp decodes a TCP segment b sent from src to dst. l4len is the segment's
