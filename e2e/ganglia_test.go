@@ -7,7 +7,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"sort"
 	"strconv"
 	"strings"
 	"testing"
@@ -147,21 +146,13 @@ func (l *lab) waitMetrics(cs []counters) {
 	var diff []string
 	if waitFor(countTimeout, func() bool {
 		got, err := l.gmondMetrics()
-		diff = diff[:0]
+		diff = gmondtest.Diff(got, want)
 		if err != nil {
 			diff = append(diff, err.Error())
-		}
-		for name, w := range want {
-			if g, ok := got[name]; !ok {
-				diff = append(diff, name+": missing")
-			} else if g != w {
-				diff = append(diff, fmt.Sprintf("%s: %q, want %q", name, g, w))
-			}
 		}
 		return len(diff) == 0
 	}) {
 		return
 	}
-	sort.Strings(diff)
 	l.t.Fatalf("gmond's metrics after %v:\n%s", countTimeout, strings.Join(diff, "\n"))
 }

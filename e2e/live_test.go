@@ -222,17 +222,8 @@ func TestLiveCounts(t *testing.T) {
 	// duplicates, the filters, and the times of the capture; then, at
 	// SIGINT, STATS.
 	js.stop(syscall.SIGINT)
-	lines := jsonLines(js.stdout.String())
-	if len(lines) == 0 {
-		t.Fatalf("tcpeek -o json printed nothing")
-	}
-	var got []sessionLine
+	got, lines := sessionLines(t, js.stdout.String())
 	for _, line := range lines[:len(lines)-1] {
-		var sl sessionLine
-		if err := json.Unmarshal([]byte(line), &sl); err != nil {
-			t.Fatalf("not a session line: %v: %s", err, line)
-		}
-		got = append(got, sl)
 		checkLineTimes(t, line, ss, pkts)
 	}
 	var wantLines []sessionLine
@@ -471,18 +462,7 @@ func TestLiveSignals(t *testing.T) {
 	// SIGINT, -o json: the session lines, then STATS as the last line.
 	js.stop(syscall.SIGINT)
 	sockGone(t, js.sock)
-	lines := jsonLines(js.stdout.String())
-	if len(lines) == 0 {
-		t.Fatalf("the -o json daemon printed nothing on stdout")
-	}
-	var got []sessionLine
-	for _, line := range lines[:len(lines)-1] {
-		var sl sessionLine
-		if err := json.Unmarshal([]byte(line), &sl); err != nil {
-			t.Fatalf("not a session line: %v: %s", err, line)
-		}
-		got = append(got, sl)
-	}
+	got, lines := sessionLines(t, js.stdout.String())
 	var wantLines []sessionLine
 	for _, s := range []*session{s1, s2} {
 		wl, _ := wantLine(s)
@@ -504,6 +484,25 @@ func jsonLines(stdout string) []string {
 		return strings.Split(stdout[:i], "\n")
 	}
 	return nil
+}
+
+// sessionLines parses the session lines of tcpeek -o json's stdout, all its
+// lines but the last (STATS), and returns them and all the lines.
+func sessionLines(t *testing.T, stdout string) ([]sessionLine, []string) {
+	t.Helper()
+	lines := jsonLines(stdout)
+	if len(lines) == 0 {
+		t.Fatalf("tcpeek -o json printed nothing on stdout")
+	}
+	var got []sessionLine
+	for _, line := range lines[:len(lines)-1] {
+		var sl sessionLine
+		if err := json.Unmarshal([]byte(line), &sl); err != nil {
+			t.Fatalf("not a session line: %v: %s", err, line)
+		}
+		got = append(got, sl)
+	}
+	return got, lines
 }
 
 // hasJSONLine tells whether stdout has the session line want.

@@ -8,7 +8,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"sort"
 	"strings"
 	"sync"
 	"testing"
@@ -141,18 +140,10 @@ func waitMetrics(t *testing.T, addr string, names []string, values [][6]uint64) 
 	deadline := time.Now().Add(15 * time.Second)
 	for {
 		got, err := gmondMetrics(addr)
-		var diff []string
+		diff := gmondtest.Diff(got, want)
 		if err != nil {
 			diff = append(diff, err.Error())
 		}
-		for name, w := range want {
-			if g, ok := got[name]; !ok {
-				diff = append(diff, name+": missing")
-			} else if g != w {
-				diff = append(diff, fmt.Sprintf("%s: %q, want %q", name, g, w))
-			}
-		}
-		sort.Strings(diff)
 		if len(diff) == 0 {
 			return
 		}

@@ -288,21 +288,13 @@ func (s *state) mpls(b []byte) Status {
 			break
 		}
 	}
-	if len(b) < 1 {
-		return Malformed
-	}
-	switch b[0] >> 4 {
-	case 4:
-		return s.ipv4(b)
-	case 6:
-		return s.ipv6(b)
-	case 0: // pseudowire control word, then Ethernet
+	if len(b) >= 1 && b[0]>>4 == 0 { // pseudowire control word, then Ethernet
 		if len(b) < 4 {
 			return Malformed
 		}
 		return s.ether(b[4:])
 	}
-	return Unusable
+	return s.rawIP(b)
 }
 
 // pppoe decodes a PPPoE session frame carrying IPv4 or IPv6.

@@ -8,6 +8,7 @@ import (
 	"encoding/xml"
 	"fmt"
 	"io"
+	"sort"
 	"strings"
 )
 
@@ -92,4 +93,19 @@ func latin1(charset string, r io.Reader) (io.Reader, error) {
 		out.WriteRune(rune(c))
 	}
 	return strings.NewReader(out.String()), nil
+}
+
+// Diff lists, sorted, how the metrics gmond reports (as Metrics returns
+// them) differ from want; it ignores metrics want does not name.
+func Diff(got, want map[string]string) []string {
+	var diff []string
+	for name, w := range want {
+		if g, ok := got[name]; !ok {
+			diff = append(diff, name+": missing")
+		} else if g != w {
+			diff = append(diff, fmt.Sprintf("%s: %q, want %q", name, g, w))
+		}
+	}
+	sort.Strings(diff)
+	return diff
 }
