@@ -32,6 +32,13 @@ func runLive(o *options, set *filter.Set, log *logging.Logger, stdout *os.File, 
 			return 1
 		}
 	}
+	// Signals are caught from the start: the socket answers before the
+	// capture loop runs, and a SIGTERM sent as soon as it answers must
+	// still print the summary and remove the socket, not kill tcpeek.
+	sigs := make(chan os.Signal, 1)
+	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP)
+	defer signal.Stop(sigs)
+
 	var cred *credentials
 	if o.user != "" {
 		var err error
@@ -87,9 +94,6 @@ func runLive(o *options, set *filter.Set, log *logging.Logger, stdout *os.File, 
 	defer close(done)
 	go refreshAddrs(done, ifname, o.localNets, addrs, m, log)
 
-	sigs := make(chan os.Signal, 1)
-	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP)
-	defer signal.Stop(sigs)
 	go func() {
 		for {
 			select {
