@@ -111,6 +111,7 @@ func newMonitor(o *options, set *filter.Set, log *logging.Logger, stdout *os.Fil
 		Timeout:     o.timeout,
 		MaxSessions: o.maxSessions,
 		ICMP:        o.icmp,
+		NoEndpoints: sink == nil,
 		Match: func(init, resp netip.Addr, port uint16) uint64 {
 			return set.Match(init, resp, port, m.local.Load())
 		},

@@ -102,10 +102,15 @@ type Config struct {
 	// ICMP enables rule 7: ICMP destination-unreachable ends sessions.
 	ICMP bool
 	// Match returns the filters that count a new session (a bit mask), 0 if
-	// it is not to be tracked. Nil counts every session in filter 0.
+	// it is not to be tracked. Nil counts every session in filter 0. Key
+	// calls it for every SYN, so it runs on the goroutine that computes
+	// the keys, which may not be the one that handles the packets.
 	Match func(init, resp netip.Addr, respPort uint16) uint64
 	// Emit receives every event; nil drops them.
 	Emit func(*Event)
+	// NoEndpoints leaves Event.Init and Event.Resp zero, for a receiver
+	// that only counts: it saves two address conversions a session.
+	NoEndpoints bool
 	// Seed seeds the session hash (0: a random seed). Results never
 	// depend on it.
 	Seed uint64
@@ -283,13 +288,19 @@ func (c *Classifier) push(l uint8, i int32) {
 type Key struct {
 	src, dst addr
 	h        uint32
+	filters  uint64 // of a SYN: the filters that would count its session
 }
 
-// Key returns the key of packet p. It reads nothing that changes and is safe
-// to call from any goroutine.
+// Key returns the key of packet p. For a SYN, it also asks Config.Match
+// which filters would count the session the SYN may open, so that this
+// work, too, can run on another goroutine than the classifier's. It writes
+// nothing and is safe to call from any goroutine if Match is.
 func (c *Classifier) Key(p *decode.Packet) Key {
-	k := Key{src: addrOf(p.Src), dst: addrOf(p.Dst)}
+	k := Key{src: addrOf(p.Src), dst: addrOf(p.Dst), filters: 1}
 	k.h = c.tab.hashOf(k.src, p.SrcPort, k.dst, p.DstPort)
+	if c.cfg.Match != nil && p.Kind == decode.KindTCP && p.Flags&(decode.SYN|decode.ACK|decode.RST|decode.FIN) == decode.SYN {
+		k.filters = c.cfg.Match(p.Src, p.Dst, p.DstPort)
+	}
 	return k
 }
 
@@ -569,10 +580,7 @@ func setFlag(flags, bit uint8, on bool) uint8 {
 
 // open starts a session for the SYN p, whose 4-tuple has no entry (rule 1).
 func (c *Classifier) open(k *Key, p *decode.Packet) {
-	mask := uint64(1)
-	if c.cfg.Match != nil {
-		mask = c.cfg.Match(p.Src, p.Dst, p.DstPort)
-	}
+	mask := k.filters
 	if mask == 0 {
 		return // no filter counts it: not worth the memory
 	}
@@ -617,14 +625,15 @@ func (c *Classifier) end(i int32, r Result, t, memo int64, icmpType, icmpCode ui
 		Filters:   e.filters,
 		Start:     e.start,
 		End:       max(t, e.start),
-		Init:      e.ia.netip(v4),
-		Resp:      e.ra.netip(v4),
 		InitPort:  e.iport,
 		RespPort:  e.rport,
 		ICMPType:  icmpType,
 		ICMPCode:  icmpCode,
 		DupSYN:    e.dupSyn,
 		DupSYNACK: e.dupSynAck,
+	}
+	if !c.cfg.NoEndpoints {
+		c.ev.Init, c.ev.Resp = e.ia.netip(v4), e.ra.netip(v4)
 	}
 	if e.flags&flagSynAck != 0 {
 		c.ev.SynAck, c.ev.SawSynAck = e.synack, true

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"net/netip"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -538,6 +539,17 @@ func TestScenarios(t *testing.T) {
 				}
 				if c.Overflow() != sc.overflow {
 					t.Errorf("overflow = %d, want %d", c.Overflow(), sc.overflow)
+				}
+
+				// NoEndpoints changes nothing but the addresses.
+				cfg := sc.cfg
+				cfg.NoEndpoints = true
+				_, bare := run(t, v6, cfg, sc.steps)
+				for i := range events {
+					events[i].Init, events[i].Resp = netip.Addr{}, netip.Addr{}
+				}
+				if !slices.Equal(bare, events) {
+					t.Errorf("with NoEndpoints:\n%s\nwant\n%s", eventsString(bare), eventsString(events))
 				}
 			})
 		}
