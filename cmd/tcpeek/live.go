@@ -68,13 +68,13 @@ func runLive(o *options, set *filter.Set, log *logging.Logger, stdout *os.File, 
 
 	var srv *server.Server
 	if o.socket != "" {
-		if srv, err = m.serveSocket(cred); err != nil {
+		if srv, err = m.openSocket(cred); err != nil {
 			log.Errorf("%v", err)
 			return 1
 		}
 		defer srv.Close()
 	}
-	stopMetrics, err := m.serveMetrics()
+	serveMetrics, stopMetrics, err := m.openMetrics()
 	if err != nil {
 		log.Errorf("%v", err)
 		return 1
@@ -86,6 +86,12 @@ func runLive(o *options, set *filter.Set, log *logging.Logger, stdout *os.File, 
 			return 1
 		}
 		log.Infof("running as %s (uid %d, gid %d)", o.user, cred.uid, cred.gid)
+	}
+	// Set up: from here on, an answer on the socket or /metrics means that
+	// privileges are dropped and signals are handled.
+	serveMetrics()
+	if srv != nil {
+		go srv.Serve()
 	}
 	log.Noticef("listening on %s, link-type %s, capture size %d bytes, buffer size %d MB",
 		ifname, linkTypeName(lv.LinkType()), capture.SnapLen, o.bufferMB)

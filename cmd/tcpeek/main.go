@@ -142,29 +142,35 @@ func (m *monitor) flushErr() error {
 	return m.errLines.Flush()
 }
 
-// serveMetrics starts the Prometheus endpoint when --web.listen-address
-// is given; the returned function stops it.
-func (m *monitor) serveMetrics() (func(), error) {
+// openMetrics opens the Prometheus endpoint's listener when
+// --web.listen-address is given. serve starts answering on it, stop closes
+// it. They are apart so that the listener is opened with privileges and
+// nothing is answered before they are dropped: an answer means tcpeek is
+// set up.
+func (m *monitor) openMetrics() (serve, stop func(), err error) {
 	if m.o.webAddr == "" {
-		return func() {}, nil
+		return func() {}, func() {}, nil
 	}
 	reg := metrics.NewRegistry(metrics.NewCollector(m.stats.Snapshot, m.filters), version)
 	srv, err := metrics.Listen(m.o.webAddr, reg, m.log.Warnf)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	go func() {
-		if err := srv.Serve(); err != nil {
-			m.log.Errorf("metrics server: %v", err)
-		}
-	}()
-	m.log.Infof("serving metrics at http://%s/metrics", srv.Addr())
-	return func() { srv.Close() }, nil
+	serve = func() {
+		go func() {
+			if err := srv.Serve(); err != nil {
+				m.log.Errorf("metrics server: %v", err)
+			}
+		}()
+		m.log.Infof("serving metrics at http://%s/metrics", srv.Addr())
+	}
+	return serve, func() { srv.Close() }, nil
 }
 
-// serveSocket opens the stats socket at -U, owned by cred's user if given,
-// and serves it; Close removes it.
-func (m *monitor) serveSocket(cred *credentials) (*server.Server, error) {
+// openSocket opens the stats socket at -U, owned by cred's user if given.
+// The caller starts answering on it (go Serve) once privileges are
+// dropped, for the reason openMetrics gives; Close removes it.
+func (m *monitor) openSocket(cred *credentials) (*server.Server, error) {
 	uid, gid := -1, -1
 	if cred != nil {
 		uid, gid = cred.uid, cred.gid
@@ -181,7 +187,6 @@ func (m *monitor) serveSocket(cred *credentials) (*server.Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	go srv.Serve()
 	return srv, nil
 }
 
@@ -318,15 +323,15 @@ func runOffline(o *options, set *filter.Set, log *logging.Logger, stdin, stdout 
 		pipe.Stop()
 	}
 	mu.Unlock()
-	stopMetrics, err := m.serveMetrics()
+	serveMetrics, stopMetrics, err := m.openMetrics()
 	if err != nil {
 		log.Errorf("%v", err)
 		return 1
 	}
 	defer stopMetrics()
+	var srv *server.Server
 	if o.socketSet && o.socket != "" {
-		srv, err := m.serveSocket(cred)
-		if err != nil {
+		if srv, err = m.openSocket(cred); err != nil {
 			log.Errorf("%v", err)
 			return 1
 		}
@@ -338,6 +343,10 @@ func runOffline(o *options, set *filter.Set, log *logging.Logger, stdin, stdout 
 			log.Errorf("-u %s: %v", o.user, err)
 			return 1
 		}
+	}
+	serveMetrics()
+	if srv != nil {
+		go srv.Serve()
 	}
 
 	stopProgress := func() {}

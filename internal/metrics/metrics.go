@@ -189,8 +189,13 @@ func (s *Server) Serve() error {
 	return nil
 }
 
-// Close stops the server.
-func (s *Server) Close() error { return s.srv.Close() }
+// Close stops the server and closes its listener, also when Serve was
+// never called.
+func (s *Server) Close() error {
+	err := s.srv.Close()
+	s.ln.Close() // already closed if Serve ran
+	return err
+}
 
 type logFunc func(string, ...any)
 
