@@ -340,7 +340,8 @@ func (c *Classifier) HandleKeyed(ps []decode.Packet, keys []Key, ts []int64) {
 	for _, s := range slots {
 		j := int32(uint32(s)) - 1
 		j &^= j >> 31
-		sink += t.at(j).iisn
+		e := t.at(j)
+		sink += e.iisn + e.synTS // both cache lines
 	}
 	c.sink += uint64(sink)
 	for i := range ps {
