@@ -285,10 +285,25 @@ func (c *Classifier) push(l uint8, i int32) {
 // Key is a packet's endpoints in the session table's form and its hash. It
 // depends only on the packet and the classifier's seed, so another
 // goroutine may compute it (Classifier.Key) while the classifier works.
+//
+// A Key also carries the fields of the packet that the rules read, so that
+// the classifier reads nothing else: in a capture file's pipeline, keys are
+// what crosses from the reading CPU's cache to the classifier's, and at 72
+// bytes a key is about half a decode.Packet and its old key together.
 type Key struct {
-	src, dst addr
-	h        uint32
-	filters  uint64 // of a SYN: the filters that would count its session
+	src, dst         addr
+	filters          uint64 // of a SYN: the filters that would count its session
+	h                uint32
+	seq, ack         uint32
+	tsVal            uint32
+	sport, dport     uint16
+	ipID, payloadLen uint16
+	kind             decode.Kind
+	flags            uint8
+	icmpType         uint8
+	icmpCode         uint8
+	hasTS            bool
+	v4               bool
 }
 
 // Key returns the key of packet p. For a SYN, it also asks Config.Match
@@ -296,7 +311,13 @@ type Key struct {
 // work, too, can run on another goroutine than the classifier's. It writes
 // nothing and is safe to call from any goroutine if Match is.
 func (c *Classifier) Key(p *decode.Packet) Key {
-	k := Key{src: addrOf(p.Src), dst: addrOf(p.Dst), filters: 1}
+	k := Key{
+		src: addrOf(p.Src), dst: addrOf(p.Dst), filters: 1,
+		seq: p.Seq, ack: p.Ack, tsVal: p.TSVal,
+		sport: p.SrcPort, dport: p.DstPort, ipID: p.IPID, payloadLen: p.PayloadLen,
+		kind: p.Kind, flags: p.Flags, icmpType: p.ICMPType, icmpCode: p.ICMPCode,
+		hasTS: p.HasTS, v4: p.Src.Is4(),
+	}
 	k.h = c.tab.hashOf(k.src, p.SrcPort, k.dst, p.DstPort)
 	if c.cfg.Match != nil && p.Kind == decode.KindTCP && p.Flags&(decode.SYN|decode.ACK|decode.RST|decode.FIN) == decode.SYN {
 		k.filters = c.cfg.Match(p.Src, p.Dst, p.DstPort)
@@ -319,14 +340,15 @@ func (c *Classifier) HandleBatch(ps []decode.Packet, ts []int64) {
 		for i := range keys {
 			keys[i] = c.Key(&ps[i])
 		}
-		c.HandleKeyed(ps[:n], keys, ts[:n])
+		c.HandleKeyed(keys, ts[:n])
 		ps, ts = ps[n:], ts[n:]
 	}
 }
 
 // HandleKeyed is HandleBatch with the packets' keys already computed (by
-// Key, possibly on another goroutine).
-func (c *Classifier) HandleKeyed(ps []decode.Packet, keys []Key, ts []int64) {
+// Key, possibly on another goroutine): keys[i] is the key of the packet
+// captured at ts[i].
+func (c *Classifier) HandleKeyed(keys []Key, ts []int64) {
 	t := &c.tab
 	// Two passes, so that the loads of each are independent of each other
 	// and the CPU overlaps their misses: the index slots, then the entries
@@ -344,8 +366,8 @@ func (c *Classifier) HandleKeyed(ps []decode.Packet, keys []Key, ts []int64) {
 		sink += e.iisn + e.synTS // both cache lines
 	}
 	c.sink += uint64(sink)
-	for i := range ps {
-		c.handle(&ps[i], ts[i], &keys[i])
+	for i := range keys {
+		c.handle(&keys[i], ts[i])
 	}
 }
 
@@ -353,50 +375,50 @@ func (c *Classifier) HandleKeyed(ps []decode.Packet, keys []Key, ts []int64) {
 // nanoseconds). Packets of KindNone are ignored.
 func (c *Classifier) Handle(p *decode.Packet, t int64) {
 	k := c.Key(p)
-	c.handle(p, t, &k)
+	c.handle(&k, t)
 }
 
-func (c *Classifier) handle(p *decode.Packet, t int64, k *Key) {
+func (c *Classifier) handle(k *Key, t int64) {
 	if t < c.clock-c.timeout {
 		c.rebase(t)
 	}
 	c.Advance(t)
 	c.now = t
-	switch p.Kind {
+	switch k.kind {
 	case decode.KindTCP:
-		c.tcp(p, k)
+		c.tcp(k)
 	case decode.KindICMP:
 		if c.cfg.ICMP {
-			c.icmp(p, k)
+			c.icmp(k)
 		}
 	}
 }
 
-func (c *Classifier) tcp(p *decode.Packet, k *Key) {
-	i, fromInit := c.tab.lookup(k.h, k.src, p.SrcPort, k.dst, p.DstPort)
-	f := p.Flags
+func (c *Classifier) tcp(k *Key) {
+	i, fromInit := c.tab.lookup(k.h, k.src, k.sport, k.dst, k.dport)
+	f := k.flags
 	switch {
 	case f&decode.RST != 0:
 		if i >= 0 {
-			c.rst(i, fromInit, p)
+			c.rst(i, fromInit, k)
 		}
 	case f&decode.SYN != 0 && f&(decode.ACK|decode.FIN) == 0:
-		c.syn(i, fromInit, k, p)
+		c.syn(i, fromInit, k)
 	case f&decode.SYN != 0 && f&decode.ACK != 0 && f&decode.FIN == 0:
 		if i >= 0 && !fromInit {
-			c.synAck(i, p)
+			c.synAck(i, k)
 		}
 	case f&(decode.SYN|decode.ACK) == decode.ACK:
 		if i >= 0 && fromInit {
-			c.ack(i, p)
+			c.ack(i, k)
 		}
 	}
 }
 
 // syn handles a SYN (rules 1, 2, 9).
-func (c *Classifier) syn(i int32, fromInit bool, k *Key, p *decode.Packet) {
+func (c *Classifier) syn(i int32, fromInit bool, k *Key) {
 	if i < 0 {
-		c.open(k, p)
+		c.open(k)
 		return
 	}
 	e := c.tab.at(i)
@@ -405,22 +427,22 @@ func (c *Classifier) syn(i int32, fromInit bool, k *Key, p *decode.Packet) {
 		// (ignored), or a new attempt on a remembered tuple.
 		if e.state != statePending {
 			c.forget(i)
-			c.open(k, p)
+			c.open(k)
 		}
 		return
 	}
-	if p.Seq != e.iisn {
+	if k.seq != e.iisn {
 		// A new ISN: a new attempt. A pending one was abandoned.
 		if e.state == statePending {
 			c.end(i, Timeout, c.now, c.clock, 0, 0)
 		}
 		c.forget(i)
-		c.open(k, p)
+		c.open(k)
 		return
 	}
-	isCopy := c.isCopy(e.flags&flagV4 != 0, e.synID, p.IPID, e.flags&flagSynTS != 0, e.synTS, p, e.lastSyn)
-	e.synID, e.synTS, e.lastSyn = p.IPID, p.TSVal, c.now
-	e.flags = setFlag(e.flags, flagSynTS, p.HasTS)
+	isCopy := c.isCopy(e.flags&flagV4 != 0, e.synID, k.ipID, e.flags&flagSynTS != 0, e.synTS, k, e.lastSyn)
+	e.synID, e.synTS, e.lastSyn = k.ipID, k.tsVal, c.now
+	e.flags = setFlag(e.flags, flagSynTS, k.hasTS)
 	if isCopy {
 		c.dups++
 		return
@@ -442,9 +464,9 @@ func (c *Classifier) syn(i int32, fromInit bool, k *Key, p *decode.Packet) {
 }
 
 // synAck handles a SYN/ACK from the responder (rule 3).
-func (c *Classifier) synAck(i int32, p *decode.Packet) {
+func (c *Classifier) synAck(i int32, k *Key) {
 	e := c.tab.at(i)
-	if !e.acksSyn(p.Ack) {
+	if !e.acksSyn(k.ack) {
 		return
 	}
 	if e.flags&flagSynAck == 0 {
@@ -452,18 +474,18 @@ func (c *Classifier) synAck(i int32, p *decode.Packet) {
 			return
 		}
 		e.flags |= flagSynAck
-		e.risn, e.synack = p.Seq, max(c.now, e.start)
-		e.saID, e.saTS, e.lastSynAck = p.IPID, p.TSVal, c.now
-		e.flags = setFlag(e.flags, flagSynAckTS, p.HasTS)
+		e.risn, e.synack = k.seq, max(c.now, e.start)
+		e.saID, e.saTS, e.lastSynAck = k.ipID, k.tsVal, c.now
+		e.flags = setFlag(e.flags, flagSynAckTS, k.hasTS)
 		c.refresh(i, listPending)
 		return
 	}
-	if p.Seq != e.risn {
+	if k.seq != e.risn {
 		return
 	}
-	isCopy := c.isCopy(e.flags&flagV4 != 0, e.saID, p.IPID, e.flags&flagSynAckTS != 0, e.saTS, p, e.lastSynAck)
-	e.saID, e.saTS, e.lastSynAck = p.IPID, p.TSVal, c.now
-	e.flags = setFlag(e.flags, flagSynAckTS, p.HasTS)
+	isCopy := c.isCopy(e.flags&flagV4 != 0, e.saID, k.ipID, e.flags&flagSynAckTS != 0, e.saTS, k, e.lastSynAck)
+	e.saID, e.saTS, e.lastSynAck = k.ipID, k.tsVal, c.now
+	e.flags = setFlag(e.flags, flagSynAckTS, k.hasTS)
 	if isCopy {
 		c.dups++
 		return
@@ -476,7 +498,7 @@ func (c *Classifier) synAck(i int32, p *decode.Packet) {
 
 // ack handles a segment from the initiator with ACK set and SYN, RST clear
 // (rule 4).
-func (c *Classifier) ack(i int32, p *decode.Packet) {
+func (c *Classifier) ack(i int32, k *Key) {
 	e := c.tab.at(i)
 	if e.state != statePending {
 		return
@@ -487,9 +509,9 @@ func (c *Classifier) ack(i int32, p *decode.Packet) {
 		// capture's kernel filter passes only pure ACKs, and a few
 		// stacks acknowledge the SYN/ACK on their first data segment).
 		switch {
-		case p.Ack == e.risn+1:
+		case k.ack == e.risn+1:
 			c.end(i, Success, c.now, c.clock, 0, 0)
-		case p.Ack-(e.risn+1) < ackWindow && p.Seq-(e.iisn+1) < ackWindow:
+		case k.ack-(e.risn+1) < ackWindow && k.seq-(e.iisn+1) < ackWindow:
 			// Beyond: the segment that first acknowledged the SYN/ACK
 			// was not seen; its sequence number must fit this attempt
 			// too.
@@ -497,36 +519,36 @@ func (c *Classifier) ack(i int32, p *decode.Packet) {
 		}
 		return
 	}
-	if e.acksSyn(p.Seq) { // the SYN/ACK was not captured
+	if e.acksSyn(k.seq) { // the SYN/ACK was not captured
 		c.end(i, Success, c.now, c.clock, 0, 0)
 	}
 }
 
 // rst handles an RST (rules 5, 6).
-func (c *Classifier) rst(i int32, fromInit bool, p *decode.Packet) {
+func (c *Classifier) rst(i int32, fromInit bool, k *Key) {
 	e := c.tab.at(i)
 	if e.state != statePending {
 		return
 	}
 	if fromInit {
-		if p.Seq == e.iisn || e.acksSyn(p.Seq) {
+		if k.seq == e.iisn || e.acksSyn(k.seq) {
 			c.end(i, Abort, c.now, c.clock, 0, 0)
 		}
 		return
 	}
-	answersSyn := p.Flags&decode.ACK != 0 && e.acksSyn(p.Ack)
-	afterSynAck := e.flags&flagSynAck != 0 && (p.Seq == e.risn || p.Seq == e.risn+1)
+	answersSyn := k.flags&decode.ACK != 0 && e.acksSyn(k.ack)
+	afterSynAck := e.flags&flagSynAck != 0 && (k.seq == e.risn || k.seq == e.risn+1)
 	if answersSyn || afterSynAck {
 		c.end(i, Reject, c.now, c.clock, 0, 0)
 	}
 }
 
 // icmp handles an ICMP destination unreachable quoting a TCP segment (rule 7).
-func (c *Classifier) icmp(p *decode.Packet, k *Key) {
-	if p.Src.Is4() && p.ICMPType == 3 && p.ICMPCode == 4 {
+func (c *Classifier) icmp(k *Key) {
+	if k.v4 && k.icmpType == 3 && k.icmpCode == 4 {
 		return // fragmentation needed: a path MTU matter, not unreachability
 	}
-	i, fromInit := c.tab.lookup(k.h, k.src, p.SrcPort, k.dst, p.DstPort)
+	i, fromInit := c.tab.lookup(k.h, k.src, k.sport, k.dst, k.dport)
 	if i < 0 {
 		return
 	}
@@ -536,19 +558,19 @@ func (c *Classifier) icmp(p *decode.Packet, k *Key) {
 	}
 	var match bool
 	if fromInit {
-		match = p.Seq == e.iisn || e.acksSyn(p.Seq)
+		match = k.seq == e.iisn || e.acksSyn(k.seq)
 	} else {
-		match = e.flags&flagSynAck != 0 && (p.Seq == e.risn || p.Seq == e.risn+1)
+		match = e.flags&flagSynAck != 0 && (k.seq == e.risn || k.seq == e.risn+1)
 	}
 	if match {
-		c.end(i, Unreach, c.now, c.clock, p.ICMPType, p.ICMPCode)
+		c.end(i, Unreach, c.now, c.clock, k.icmpType, k.icmpCode)
 	}
 }
 
 // isCopy tells whether a repeated SYN or SYN/ACK p is a capture copy of the
 // previous one (ID prevID, timestamp prevTS, at time prevT) rather than a
 // retransmission (rule 2).
-func (c *Classifier) isCopy(v4 bool, prevID, id uint16, prevHasTS bool, prevTS uint32, p *decode.Packet, prevT int64) bool {
+func (c *Classifier) isCopy(v4 bool, prevID, id uint16, prevHasTS bool, prevTS uint32, k *Key, prevT int64) bool {
 	told := false
 	if v4 && (prevID != 0 || id != 0) { // ID 0 tells nothing
 		if prevID != id {
@@ -556,11 +578,11 @@ func (c *Classifier) isCopy(v4 bool, prevID, id uint16, prevHasTS bool, prevTS u
 		}
 		told = true
 	}
-	if prevHasTS != p.HasTS {
+	if prevHasTS != k.hasTS {
 		return false // a copy has the same options
 	}
-	if p.HasTS {
-		if prevTS != p.TSVal {
+	if k.hasTS {
+		if prevTS != k.tsVal {
 			return false
 		}
 		told = true
@@ -580,7 +602,7 @@ func setFlag(flags, bit uint8, on bool) uint8 {
 }
 
 // open starts a session for the SYN p, whose 4-tuple has no entry (rule 1).
-func (c *Classifier) open(k *Key, p *decode.Packet) {
+func (c *Classifier) open(k *Key) {
 	mask := k.filters
 	if mask == 0 {
 		return // no filter counts it: not worth the memory
@@ -592,16 +614,16 @@ func (c *Classifier) open(k *Key, p *decode.Packet) {
 	i := c.tab.alloc()
 	e := c.tab.at(i)
 	e.ia, e.ra = k.src, k.dst
-	e.iport, e.rport = p.SrcPort, p.DstPort
+	e.iport, e.rport = k.sport, k.dport
 	e.state = statePending
-	if p.Src.Is4() {
+	if k.v4 {
 		e.flags |= flagV4
 	}
-	e.flags = setFlag(e.flags, flagSynTS, p.HasTS)
-	e.iisn = p.Seq
-	e.synLen = p.PayloadLen
+	e.flags = setFlag(e.flags, flagSynTS, k.hasTS)
+	e.iisn = k.seq
+	e.synLen = k.payloadLen
 	e.start, e.last, e.lastSyn = c.now, c.clock, c.now
-	e.synID, e.synTS = p.IPID, p.TSVal
+	e.synID, e.synTS = k.ipID, k.tsVal
 	e.filters = mask
 	c.tab.insert(i, k.h)
 	c.push(listPending, i)

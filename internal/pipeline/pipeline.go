@@ -145,10 +145,9 @@ func (p *Pipeline) count(f *capture.Frame) {
 // is already read (capture.FileReader).
 type buffered interface{ Buffered() bool }
 
-// offlineBatch is a batch of decoded packets passed from the reading
-// goroutine to the classifying one.
+// offlineBatch is a batch of decoded packets, as classifier keys, passed
+// from the reading goroutine to the classifying one.
 type offlineBatch struct {
-	pkts    [offlineBatchSize]decode.Packet
 	keys    [offlineBatchSize]classify.Key
 	times   [offlineBatchSize]int64
 	n       int
@@ -177,7 +176,7 @@ func (p *Pipeline) runOffline(src Source) error {
 	for b := range full {
 		for i := 0; i < b.n; i += classify.MaxBatch {
 			j := min(i+classify.MaxBatch, b.n)
-			p.Classifier.HandleKeyed(b.pkts[i:j], b.keys[i:j], b.times[i:j])
+			p.Classifier.HandleKeyed(b.keys[i:j], b.times[i:j])
 		}
 		p.packets, p.badSum = b.packets, b.badSum
 		if !p.started && b.packets > 0 {
@@ -207,6 +206,7 @@ func (p *Pipeline) runOffline(src Source) error {
 func (p *Pipeline) read(src Source, free <-chan *offlineBatch, full chan<- *offlineBatch) {
 	var (
 		f               capture.Frame
+		pkt             decode.Packet
 		packets, badSum uint64
 		first, last     int64
 		dec             = p.Decoder
@@ -230,9 +230,9 @@ func (p *Pipeline) read(src Source, free <-chan *offlineBatch, full chan<- *offl
 			}
 			packets++
 			last = max(last, f.Time)
-			switch dec.Decode(&b.pkts[b.n], f.LinkType, f.Data, f.NoVerify) {
+			switch dec.Decode(&pkt, f.LinkType, f.Data, f.NoVerify) {
 			case decode.OK:
-				b.keys[b.n] = cls.Key(&b.pkts[b.n])
+				b.keys[b.n] = cls.Key(&pkt)
 				b.times[b.n] = f.Time
 				b.n++
 			case decode.BadChecksum:
