@@ -52,6 +52,8 @@ const (
 //     kernel's TCP stack and print the outcome (connected, refused,
 //     unreachable, timeout, deadline, or "error: ..."); with a TIMEOUT of
 //     0s, send the SYN and close the socket at once ("abandoned");
+//   - refused REMOTE N: connect N times, one after the other, to REMOTE,
+//     where nothing listens, and fail unless each is refused;
 //   - sysctl KEY=VALUE...: set per-namespace sysctls by writing /proc/sys,
 //     which shows the namespace of the process that opens it; a KEY that
 //     starts with ? is skipped where the kernel does not have it;
@@ -73,6 +75,8 @@ func TestHelperProcess(t *testing.T) {
 		err = helperListen(args)
 	case "dial":
 		err = helperDial(args)
+	case "refused":
+		err = helperRefused(args)
 	case "sysctl":
 		err = helperSysctl(args)
 	case "fetch":
@@ -188,6 +192,29 @@ func dialOutcome(err error) string {
 		return outDeadline
 	}
 	return "error: " + err.Error()
+}
+
+// helperRefused connects args[1] times to args[0], a port nobody listens
+// on, one connection after the other, and fails unless each is refused.
+func helperRefused(args []string) error {
+	if len(args) != 2 {
+		return fmt.Errorf("want REMOTE N, got %q", args)
+	}
+	n, err := strconv.Atoi(args[1])
+	if err != nil {
+		return err
+	}
+	for i := 0; i < n; i++ {
+		c, err := net.DialTimeout("tcp", args[0], 5*time.Second)
+		if err == nil {
+			c.Close()
+			return fmt.Errorf("connection %d to %s was accepted", i, args[0])
+		}
+		if dialOutcome(err) != outRefused {
+			return fmt.Errorf("connection %d to %s: %v", i, args[0], err)
+		}
+	}
+	return nil
 }
 
 // helperSysctl sets each KEY=VALUE of args in /proc/sys, skipping an
@@ -550,7 +577,12 @@ func (l *lab) start(name string, cmd *exec.Cmd, keepStdin bool) *process {
 	if cmd.SysProcAttr == nil {
 		cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	}
-	cmd.Stdout, cmd.Stderr = &p.stdout, &p.stderr
+	if cmd.Stdout == nil {
+		cmd.Stdout = &p.stdout
+	}
+	if cmd.Stderr == nil {
+		cmd.Stderr = &p.stderr
+	}
 	var err error
 	if keepStdin {
 		p.stdin, err = cmd.StdinPipe()

@@ -3,10 +3,19 @@
 package e2e
 
 import (
+	"fmt"
+	"io"
+	"net/netip"
+	"os"
 	"path/filepath"
+	"regexp"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 // TestLiveInterfaceGone deletes the monitored interface under a running
@@ -39,4 +48,65 @@ func TestLiveDropPrivilegesExistingDir(t *testing.T) {
 	d := l.startDaemon(sock, "-q", "-u", "nobody")
 	d.stop(syscall.SIGTERM)
 	sockGone(t, sock)
+}
+
+// TestLiveOutputNotRead gives tcpeek a stderr that nobody reads, a pipe of
+// one page, and makes more rejected connections than its queue of session
+// lines holds. The capture must not wait for the reader: STATS counts
+// every session while the pipe stays full. Once the pipe is read, every
+// session is either on a line or in the count of dropped lines that
+// tcpeek reports, and the summary follows.
+func TestLiveOutputNotRead(t *testing.T) {
+	t.Parallel()
+	requireLab(t)
+	const n = 15000 // lines of about 120 bytes: more than the 1 MiB queue
+	l := newLab(t)
+	r, w, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	if _, err := unix.FcntlInt(w.Fd(), unix.F_SETPIPE_SZ, 4096); err != nil {
+		t.Fatalf("shrinking the pipe: %v", err)
+	}
+	sock := filepath.Join(shortTempDir(t), "tcpeek.sock")
+	cmd := l.tcpeekCmd("", "-U", sock)
+	cmd.Stderr = w
+	d := l.startDaemonCmd(sock, cmd)
+	w.Close() // tcpeek holds the write end
+
+	server := netip.AddrPortFrom(addrA4, 7999)
+	if out, err := l.helperCmd(l.b, "refused", server.String(), strconv.Itoa(n)).CombinedOutput(); err != nil {
+		t.Fatalf("connecting %d times to %v: %v\n%s", n, server, err, out)
+	}
+	d.waitStats(fmt.Sprintf("%d rejected sessions", n), func(st liveStats) (bool, string) {
+		got := st.Filters[0].Failure.Reject
+		return got == n, fmt.Sprintf("RX reject %d, want %d (the capture waits for the output?)", got, n)
+	})
+
+	read := make(chan []byte)
+	go func() {
+		b, _ := io.ReadAll(r)
+		read <- b
+	}()
+	d.stop(syscall.SIGTERM)
+	var out []byte
+	select {
+	case out = <-read:
+	case <-time.After(stopTimeout):
+		t.Fatal("stderr did not reach its end")
+	}
+	stderr := string(out)
+	lines := strings.Count(stderr, "failure (reject)")
+	var dropped int
+	for _, m := range regexp.MustCompile(`(\d+) session lines dropped`).FindAllStringSubmatch(stderr, -1) {
+		k, _ := strconv.Atoi(m[1])
+		dropped += k
+	}
+	if dropped == 0 || lines+dropped != n {
+		t.Errorf("%d session lines and %d reported dropped, want some dropped and %d in all", lines, dropped, n)
+	}
+	if want := fmt.Sprintf("Connection Rejected   : %6d", n); !strings.Contains(stderr, want) {
+		t.Errorf("the summary does not say %q; the end of stderr:\n%s", want, stderr[max(0, len(stderr)-2000):])
+	}
 }

@@ -81,21 +81,41 @@ type monitor struct {
 	local    atomic.Pointer[filter.Local]
 	stats    *stats.Stats
 	pipe     *pipeline.Pipeline
-	errw     *ttyWriter    // stderr, shared with the progress line
-	errBuf   *bufio.Writer // session lines and summary in text mode
-	errLines *lineWriter   // beneath errBuf: whole lines to the terminal
-	outBuf   *bufio.Writer // JSON Lines
-	live     bool          // flush every line: a daemon's lines must not wait
+	errw     *ttyWriter          // stderr, shared with the progress line
+	errBuf   *bufio.Writer       // session lines and summary in text mode
+	errLines *lineWriter         // beneath errBuf: whole lines to the terminal
+	outBuf   *bufio.Writer       // JSON Lines
+	live     bool                // flush every line: a daemon's lines must not wait
+	lossy    *output.LossyWriter // live: beneath errLines or outBuf, so that lines never stall the capture
 	writeErr error
 }
+
+// lossyQueue is how many bytes of session lines (about 10,000) wait for a
+// reader that does not keep up before lines are dropped.
+const lossyQueue = 1 << 20
 
 // newMonitor sets up the pipeline of either mode.
 func newMonitor(o *options, set *filter.Set, log *logging.Logger, stdout *os.File, errw *ttyWriter, start time.Time, live bool) *monitor {
 	m := &monitor{o: o, log: log, filters: set.Filters(), live: live}
 	m.errw = errw
-	m.errLines = &lineWriter{w: errw}
+	var errDst, outDst io.Writer = errw, stdout
+	if live && !o.quiet {
+		// Session lines are written by the capture loop: a reader that
+		// stops reading must cost lines, not packets (and exact counts).
+		report := func(n uint64) {
+			log.Warnf("%d session lines dropped: the output was not read fast enough (the counts are complete)", n)
+		}
+		if o.json {
+			m.lossy = output.NewLossyWriter(stdout, lossyQueue, report)
+			outDst = m.lossy
+		} else {
+			m.lossy = output.NewLossyWriter(errw, lossyQueue, report)
+			errDst = m.lossy
+		}
+	}
+	m.errLines = &lineWriter{w: errDst}
 	m.errBuf = bufio.NewWriterSize(m.errLines, 64<<10)
-	m.outBuf = bufio.NewWriterSize(stdout, 64<<10)
+	m.outBuf = bufio.NewWriterSize(outDst, 64<<10)
 	m.local.Store(filter.NewLocal(nil, o.localNets))
 	m.stats = stats.New(len(m.filters), start, o.maxSessions)
 	var sink func(*classify.Event) error
@@ -193,6 +213,15 @@ func (m *monitor) openSocket(cred *credentials) (*server.Server, error) {
 // finish prints the summary (text) or the STATS line (JSON), flushes the
 // outputs, and returns the exit status given the error that ended the run.
 func (m *monitor) finish(name string, runErr error) int {
+	if m.lossy != nil {
+		// The session lines first, however long the reader takes; the
+		// summary then goes straight out, never dropped.
+		m.flushErr()
+		m.outBuf.Flush()
+		if err := m.lossy.Close(); err != nil && m.writeErr == nil {
+			m.writeErr = err
+		}
+	}
 	snap := m.stats.Snapshot()
 	if m.o.json {
 		m.outBuf.Write(output.StatsJSON(version, &snap, m.filters))
