@@ -242,6 +242,19 @@ func (l *Live) Next(f *Frame) error {
 	}
 }
 
+// Buffered tells whether Next has a frame to return without waiting: the
+// current block holds more, or the kernel handed over the next one.
+func (l *Live) Buffered() bool {
+	if l.remaining > 0 {
+		return true
+	}
+	i := l.cur
+	if l.held {
+		i = (i + 1) % l.nblocks
+	}
+	return atomic.LoadUint32(&l.block(i).Block_status)&unix.TP_STATUS_USER != 0
+}
+
 // wait waits until block b is handed to user space, an error is pending on
 // the socket, or the poll timeout passes (ErrIdle). The wait goes through
 // Go's network poller: the goroutine is parked, and no thread sits in a

@@ -76,8 +76,9 @@ func (p *Pipeline) Packets() uint64 { return p.packets }
 
 // batchSize is how many frames are decoded before they are classified: the
 // classifier prefetches the session-table memory of a whole batch, so that
-// its cache misses overlap.
-const batchSize = 16
+// its cache misses overlap. A live batch is handed over before it is full
+// when no more frames wait in the ring, so that no frame waits for others.
+const batchSize = classify.MaxBatch
 
 // Run reads src until the end of input, an error or Stop. It returns nil at
 // the end of the input or on Stop; any other error of the source is
@@ -98,9 +99,13 @@ func (p *Pipeline) Run(src Source) error {
 		err   error
 		n     int // frames since the last publish
 	)
+	bs, _ := src.(buffered)
 	for err == nil && !p.stop.Load() {
 		k := 0
-		for k < batchSize {
+		for frames := 0; k < batchSize; frames++ {
+			if bs != nil && frames > 0 && !bs.Buffered() {
+				break
+			}
 			if err = src.Next(&f); err != nil {
 				break
 			}
@@ -142,7 +147,7 @@ func (p *Pipeline) count(f *capture.Frame) {
 }
 
 // buffered is implemented by sources that can tell whether their next frame
-// is already read (capture.FileReader).
+// is already there (capture.FileReader, capture.Live).
 type buffered interface{ Buffered() bool }
 
 // offlineBatch is a batch of decoded packets, as classifier keys, passed

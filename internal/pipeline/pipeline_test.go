@@ -3,6 +3,7 @@ package pipeline
 import (
 	"errors"
 	"io"
+	"net/netip"
 	"testing"
 	"time"
 
@@ -121,5 +122,54 @@ func TestStop(t *testing.T) {
 		}
 	case <-time.After(10 * time.Second):
 		t.Fatal("Run did not return after Stop")
+	}
+}
+
+// ring is a live Source whose frames arrive in bursts: Buffered tells
+// whether the current burst has more, and when it has none, Next would
+// wait for the kernel. Before it would, ring records how many sessions the
+// classifier counted, then ends the run.
+type ring struct {
+	frames
+	burst   int // frames of the first burst
+	st      *stats.Stats
+	counted int64 // successes counted when Next would have waited; -1 before
+}
+
+func (r *ring) Buffered() bool { return r.i < r.burst }
+
+func (r *ring) Next(f *capture.Frame) error {
+	if r.i == r.burst {
+		r.counted = int64(r.st.Snapshot().Filters[0].Success.Total)
+		return io.EOF
+	}
+	return r.frames.Next(f)
+}
+
+// TestLiveHandsOverPartialBatch checks that a live pipeline classifies the
+// frames that arrived before it waits for more: a handshake's three frames
+// must be counted, not held back until a batch fills.
+func TestLiveHandsOverPartialBatch(t *testing.T) {
+	cli := netip.MustParseAddrPort("192.0.2.1:40000")
+	srv := netip.MustParseAddrPort("198.51.100.1:443")
+	var pkts []fixture.Packet
+	for i, s := range []fixture.Seg{
+		{Src: cli, Dst: srv, Flags: "S", Seq: 100},
+		{Src: srv, Dst: cli, Flags: "SA", Seq: 500, Ack: 101},
+		{Src: cli, Dst: srv, Flags: "A", Seq: 101, Ack: 501},
+	} {
+		b, err := s.Frame()
+		if err != nil {
+			t.Fatal(err)
+		}
+		pkts = append(pkts, fixture.Packet{Time: fixture.ExampleStart.Add(time.Duration(i) * time.Millisecond), Data: b})
+	}
+	p, st := newPipeline(t, true)
+	src := &ring{frames: frames{pkts: pkts}, burst: len(pkts), st: st, counted: -1}
+	if err := p.Run(src); err != nil {
+		t.Fatalf("Run: %v", err)
+	}
+	if src.counted != 1 {
+		t.Errorf("%d successes counted when the pipeline waited for more frames, want 1", src.counted)
 	}
 }
