@@ -651,6 +651,96 @@ func TestTableChurn(t *testing.T) {
 	}
 }
 
+// TestTableGrowsIncrementally inserts and removes entries at random while
+// the index doubles several times, and looks entries up in both directions
+// all along: with the old index half moved, live entries are found, and
+// removed ones are not, wherever their slot was (moved, tombstoned, or
+// still to move). It also checks that growth is spread over insertions.
+func TestTableGrowsIncrementally(t *testing.T) {
+	tab := newTable(777)
+	var seq uint64 = 99
+	next := func() uint64 { seq = seq*6364136223846793005 + 1442695040888963407; return seq >> 11 }
+	resp := addr{3, 4}
+	live := map[int32]addr{}
+	var order []int32 // live entries, for picking one at random
+	var gone []addr   // removed initiators
+	migrating := 0    // insertions that found the old index still there
+	find := func(a addr) int32 {
+		i, fromInit := tab.lookup(tab.hashOf(a, 1, resp, 2), a, 1, resp, 2)
+		j, fromResp := tab.lookup(tab.hashOf(resp, 2, a, 1), resp, 2, a, 1)
+		if i != j || (i >= 0 && (!fromInit || fromResp)) {
+			t.Fatalf("%v: lookups %d (%v) and %d (%v) disagree", a, i, fromInit, j, fromResp)
+		}
+		return i
+	}
+	for op := 0; op < 300000; op++ {
+		if len(order) == 0 || next()%10 < 7 {
+			a := addr{next(), next()}
+			i := tab.alloc()
+			e := tab.at(i)
+			e.ia, e.ra, e.iport, e.rport = a, resp, 1, 2
+			if tab.old != nil {
+				migrating++
+			}
+			tab.insert(i, tab.hashOf(a, 1, resp, 2))
+			live[i] = a
+			order = append(order, i)
+		} else {
+			k := int(next() % uint64(len(order)))
+			i := order[k]
+			order[k] = order[len(order)-1]
+			order = order[:len(order)-1]
+			a := live[i]
+			gone = append(gone, a)
+			tab.remove(i)
+			delete(live, i)
+			if got := find(a); got >= 0 {
+				t.Fatalf("op %d: entry %d, just removed, found as %d (old index: %v)", op, i, got, tab.old != nil)
+			}
+		}
+		if op%97 == 0 {
+			for n := 0; n < 4 && len(order) > 0; n++ {
+				i := order[next()%uint64(len(order))]
+				if got := find(live[i]); got != i {
+					t.Fatalf("op %d: entry %d found as %d (old index: %v)", op, i, got, tab.old != nil)
+				}
+			}
+			if len(gone) > 0 {
+				if got := find(gone[next()%uint64(len(gone))]); got >= 0 {
+					t.Fatalf("op %d: a removed entry was found as %d (old index: %v)", op, got, tab.old != nil)
+				}
+			}
+		}
+	}
+	for i, a := range live {
+		if got := find(a); got != i {
+			t.Fatalf("entry %d found as %d", i, got)
+		}
+	}
+	for _, a := range gone {
+		if got := find(a); got >= 0 {
+			t.Fatalf("removed %v found as %d", a, got)
+		}
+	}
+	slots := 0
+	for _, s := range tab.index {
+		if s != 0 {
+			slots++
+		}
+	}
+	for pos, s := range tab.old {
+		if s != 0 && s != tombstone && pos >= tab.migrated {
+			slots++
+		}
+	}
+	if slots != len(live) || tab.used != len(live) {
+		t.Errorf("%d slots in use, used %d, want %d", slots, tab.used, len(live))
+	}
+	if migrating == 0 || len(tab.index) < 1<<18 {
+		t.Errorf("%d insertions while an old index was being moved, index of %d slots: the test did not grow the table as meant", migrating, len(tab.index))
+	}
+}
+
 // TestHashSpreadsTuples inserts tuples whose address and port bits cancel
 // each other when combined carelessly, and checks that the table's
 // clusters stay short: a SYN flood of such tuples must not turn lookups

@@ -83,19 +83,39 @@ type entry struct {
 // entries themselves: on a table far bigger than the CPU caches, that is
 // one cache miss less per probe. The slab is a list of fixed chunks, so it
 // grows without copying what it holds.
+//
+// The index grows incrementally: a live capture cannot stop for the
+// milliseconds that rehashing half a million slots takes (its ring holds a
+// dozen milliseconds of packets at a million a second). When the index
+// doubles, the old one stays beside the new, and each insertion moves a few
+// of its slots over (migrateStep), front to back. Meanwhile a lookup tries
+// the new index, then the old one, where the slots before migrated count
+// as moved; a removal from the old index leaves a tombstone, since the old
+// index is dropped once it is moved.
 type table struct {
-	seed   [3]uint64 // secret keys of the hash, from the classifier's seed
-	index  []slot
-	mask   uint32
-	chunks []*[chunkSize]entry
-	n      int32 // entries ever allocated
-	free   int32 // head of the free list, -1 = none
-	used   int   // entries in the index
+	seed     [3]uint64 // secret keys of the hash, from the classifier's seed
+	index    []slot
+	mask     uint32
+	old      []slot // the index before the last growth, until it is moved
+	oldMask  uint32
+	migrated int // old[:migrated] is moved into index
+	chunks   []*[chunkSize]entry
+	n        int32 // entries ever allocated
+	free     int32 // head of the free list, -1 = none
+	used     int   // entries in the index and the old index
 }
 
 // slot is an index slot: the entry's hash in the high half, its slab index
-// + 1 in the low half; 0 is an empty slot.
+// + 1 in the low half; 0 is an empty slot, tombstone a removed one (only in
+// an old index).
 type slot uint64
+
+const tombstone = ^slot(0)
+
+// migrateStep is how many slots of the old index each insertion moves. The
+// new index has twice the slots, so it takes as many insertions to fill to
+// the next growth as the old one has slots: 2 a time would finish in time.
+const migrateStep = 8
 
 func makeSlot(h uint32, i int32) slot { return slot(uint64(h)<<32 | uint64(uint32(i)+1)) }
 func (s slot) hash() uint32           { return uint32(s >> 32) }
@@ -161,20 +181,43 @@ func (t *table) lookup(h uint32, src addr, sport uint16, dst addr, dport uint16)
 	for pos := h & t.mask; ; pos = (pos + 1) & t.mask {
 		s := t.index[pos]
 		if s == 0 {
-			return -1, false
+			break
 		}
 		if s.hash() != h {
 			continue
 		}
-		i := s.entry()
-		e := t.at(i)
-		if e.iport == sport && e.rport == dport && e.ia == src && e.ra == dst {
-			return i, true
-		}
-		if e.iport == dport && e.rport == sport && e.ia == dst && e.ra == src {
-			return i, false
+		if i, fromInit, ok := t.match(s.entry(), src, sport, dst, dport); ok {
+			return i, fromInit
 		}
 	}
+	if t.old == nil {
+		return -1, false
+	}
+	for pos := h & t.oldMask; ; pos = (pos + 1) & t.oldMask {
+		s := t.old[pos]
+		if s == 0 {
+			return -1, false
+		}
+		if s == tombstone || s.hash() != h || int(pos) < t.migrated {
+			continue // removed, another key, or moved (and not found there)
+		}
+		if i, fromInit, ok := t.match(s.entry(), src, sport, dst, dport); ok {
+			return i, fromInit
+		}
+	}
+}
+
+// match tells whether entry i is the session of the segment sent from
+// (src, sport) to (dst, dport), and whether the initiator sent it.
+func (t *table) match(i int32, src addr, sport uint16, dst addr, dport uint16) (int32, bool, bool) {
+	e := t.at(i)
+	if e.iport == sport && e.rport == dport && e.ia == src && e.ra == dst {
+		return i, true, true
+	}
+	if e.iport == dport && e.rport == sport && e.ia == dst && e.ra == src {
+		return i, false, true
+	}
+	return -1, false, false
 }
 
 // alloc returns the index of a zeroed entry; the caller fills it and then
@@ -196,32 +239,48 @@ func (t *table) alloc() int32 {
 
 // insert adds entry i, whose hash is h, to the index.
 func (t *table) insert(i int32, h uint32) {
+	if t.old != nil {
+		t.migrate(migrateStep)
+	}
 	if (t.used+1)*2 > len(t.index) {
 		t.grow()
 	}
-	for pos := h & t.mask; ; pos = (pos + 1) & t.mask {
+	t.place(makeSlot(h, i))
+	t.used++
+}
+
+// place puts s in the first free slot of its probe sequence in the index.
+func (t *table) place(s slot) {
+	for pos := s.hash() & t.mask; ; pos = (pos + 1) & t.mask {
 		if t.index[pos] == 0 {
-			t.index[pos] = makeSlot(h, i)
-			t.used++
+			t.index[pos] = s
 			return
 		}
 	}
 }
 
+// grow doubles the index. The old one is moved over by later insertions.
 func (t *table) grow() {
-	old := t.index
-	t.index = make([]slot, 2*len(old))
+	if t.old != nil {
+		t.migrate(len(t.old)) // the one before: not in normal use (see migrateStep)
+	}
+	t.old, t.oldMask, t.migrated = t.index, t.mask, 0
+	t.index = make([]slot, 2*len(t.old))
 	t.mask = uint32(len(t.index) - 1)
-	for _, s := range old {
-		if s == 0 {
-			continue
+}
+
+// migrate moves up to n slots of the old index into the index, and drops
+// the old index once it is all moved.
+func (t *table) migrate(n int) {
+	end := min(t.migrated+n, len(t.old))
+	for _, s := range t.old[t.migrated:end] {
+		if s != 0 && s != tombstone {
+			t.place(s)
 		}
-		for pos := s.hash() & t.mask; ; pos = (pos + 1) & t.mask {
-			if t.index[pos] == 0 {
-				t.index[pos] = s
-				break
-			}
-		}
+	}
+	t.migrated = end
+	if end == len(t.old) {
+		t.old, t.migrated = nil, 0
 	}
 }
 
@@ -232,6 +291,15 @@ func (t *table) remove(i int32) {
 	want := makeSlot(h, i)
 	pos := h & t.mask
 	for t.index[pos] != want {
+		if t.index[pos] == 0 {
+			// Not moved yet: in the old index, from which it goes
+			// with the rest.
+			t.removeOld(want)
+			t.used--
+			e.next = t.free
+			t.free = i
+			return
+		}
 		pos = (pos + 1) & t.mask
 	}
 	// Backward-shift deletion: move later members of the cluster that may
@@ -254,6 +322,15 @@ func (t *table) remove(i int32) {
 	t.used--
 	e.next = t.free
 	t.free = i
+}
+
+// removeOld replaces slot s of the old index with a tombstone.
+func (t *table) removeOld(s slot) {
+	pos := s.hash() & t.oldMask
+	for t.old[pos] != s || int(pos) < t.migrated {
+		pos = (pos + 1) & t.oldMask
+	}
+	t.old[pos] = tombstone
 }
 
 // list is a doubly linked list of entries in the order of their last field,
