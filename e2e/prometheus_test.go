@@ -121,7 +121,10 @@ func TestPrometheusScrape(t *testing.T) {
 	filters := append([]string{"RX", "TX"}, promFilterNames(promFilters)...)
 
 	t.Run("zero", func(t *testing.T) {
-		// Every series of every filter, all 0.
+		// Every series of every filter, all 0. The target's health turns
+		// up before the scrape's samples are committed; up{} is committed
+		// with them.
+		api.waitScrapes(t, 1)
 		want := promExpectedSeries(filters, promStatsObject{})
 		api.checkSeries(t, want)
 		got := api.query(t, `up{job="tcpeek"}`)
