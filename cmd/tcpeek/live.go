@@ -15,7 +15,6 @@ import (
 	"github.com/tcpeek/tcpeek/internal/capture"
 	"github.com/tcpeek/tcpeek/internal/filter"
 	"github.com/tcpeek/tcpeek/internal/logging"
-	"github.com/tcpeek/tcpeek/internal/server"
 )
 
 // addrRefresh is how often the interface's addresses are read again, so
@@ -39,13 +38,10 @@ func runLive(o *options, set *filter.Set, log *logging.Logger, stdout *os.File, 
 	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP)
 	defer signal.Stop(sigs)
 
-	var cred *credentials
-	if o.user != "" {
-		var err error
-		if cred, err = lookupUser(o.user); err != nil {
-			log.Errorf("-u %s: %v", o.user, err)
-			return 1
-		}
+	cred, err := lookupUser(o.user)
+	if err != nil {
+		log.Errorf("-u %s: %v", o.user, err)
+		return 1
 	}
 
 	// Everything that needs privileges first: the capture, the socket.
@@ -66,33 +62,14 @@ func runLive(o *options, set *filter.Set, log *logging.Logger, stdout *os.File, 
 		log.Warnf("%s has no address yet: sessions count in RX or TX once it has one (or give --local-net)", ifname)
 	}
 
-	var srv *server.Server
-	if o.socket != "" {
-		if srv, err = m.openSocket(cred); err != nil {
-			log.Errorf("%v", err)
-			return 1
-		}
-		defer srv.Close()
-	}
-	serveMetrics, stopMetrics, err := m.openMetrics()
+	// Signals are handled: from here on, an answer on the socket or
+	// /metrics means that the daemon is set up.
+	srv, stop, err := m.setUp(cred, o.socket != "")
 	if err != nil {
 		log.Errorf("%v", err)
 		return 1
 	}
-	defer stopMetrics()
-	if cred != nil {
-		if err := dropPrivileges(cred); err != nil {
-			log.Errorf("-u %s: %v", o.user, err)
-			return 1
-		}
-		log.Infof("running as %s (uid %d, gid %d)", o.user, cred.uid, cred.gid)
-	}
-	// Set up: from here on, an answer on the socket or /metrics means that
-	// privileges are dropped and signals are handled.
-	serveMetrics()
-	if srv != nil {
-		go srv.Serve()
-	}
+	defer stop()
 	log.Noticef("listening on %s, link-type %s, capture size %d bytes, buffer size %d MB",
 		ifname, linkTypeName(lv.LinkType()), capture.SnapLen, o.bufferMB)
 

@@ -162,11 +162,49 @@ func (m *monitor) flushErr() error {
 	return m.errLines.Flush()
 }
 
+// setUp opens the stats socket (if socket) and the Prometheus endpoint (if
+// --web.listen-address is given) with the privileges tcpeek started with,
+// then drops them to cred's user (if not nil), and only then starts
+// answering on both: an answer means tcpeek is set up. It returns the socket
+// (nil if none) and a function that closes both.
+func (m *monitor) setUp(cred *credentials, socket bool) (*server.Server, func(), error) {
+	var srv *server.Server
+	if socket {
+		var err error
+		if srv, err = m.openSocket(cred); err != nil {
+			return nil, nil, err
+		}
+	}
+	serveMetrics, stopMetrics, err := m.openMetrics()
+	if err != nil {
+		if srv != nil {
+			srv.Close()
+		}
+		return nil, nil, err
+	}
+	stop := func() {
+		stopMetrics()
+		if srv != nil {
+			srv.Close()
+		}
+	}
+	if cred != nil {
+		if err := dropPrivileges(cred); err != nil {
+			stop()
+			return nil, nil, fmt.Errorf("-u %s: %w", m.o.user, err)
+		}
+		m.log.Infof("running as %s (uid %d, gid %d)", m.o.user, cred.uid, cred.gid)
+	}
+	serveMetrics()
+	if srv != nil {
+		go srv.Serve()
+	}
+	return srv, stop, nil
+}
+
 // openMetrics opens the Prometheus endpoint's listener when
 // --web.listen-address is given. serve starts answering on it, stop closes
-// it. They are apart so that the listener is opened with privileges and
-// nothing is answered before they are dropped: an answer means tcpeek is
-// set up.
+// it (see setUp).
 func (m *monitor) openMetrics() (serve, stop func(), err error) {
 	if m.o.webAddr == "" {
 		return func() {}, func() {}, nil
@@ -188,8 +226,7 @@ func (m *monitor) openMetrics() (serve, stop func(), err error) {
 }
 
 // openSocket opens the stats socket at -U, owned by cred's user if given.
-// The caller starts answering on it (go Serve) once privileges are
-// dropped, for the reason openMetrics gives; Close removes it.
+// setUp starts answering on it; Close removes it.
 func (m *monitor) openSocket(cred *credentials) (*server.Server, error) {
 	uid, gid := -1, -1
 	if cred != nil {
@@ -246,13 +283,10 @@ func (m *monitor) finish(name string, runErr error) int {
 
 // runOffline classifies the handshakes of a capture file.
 func runOffline(o *options, set *filter.Set, log *logging.Logger, stdin, stdout *os.File, errw *ttyWriter) int {
-	var cred *credentials
-	if o.user != "" {
-		var err error
-		if cred, err = lookupUser(o.user); err != nil {
-			log.Errorf("-u %s: %v", o.user, err)
-			return 1
-		}
+	cred, err := lookupUser(o.user)
+	if err != nil {
+		log.Errorf("-u %s: %v", o.user, err)
+		return 1
 	}
 
 	// SIGINT and SIGTERM end the reading, also while waiting for the
@@ -352,31 +386,13 @@ func runOffline(o *options, set *filter.Set, log *logging.Logger, stdin, stdout 
 		pipe.Stop()
 	}
 	mu.Unlock()
-	serveMetrics, stopMetrics, err := m.openMetrics()
+	// The capture is open: parse the file as the user.
+	_, stop, err := m.setUp(cred, o.socketSet && o.socket != "")
 	if err != nil {
 		log.Errorf("%v", err)
 		return 1
 	}
-	defer stopMetrics()
-	var srv *server.Server
-	if o.socketSet && o.socket != "" {
-		if srv, err = m.openSocket(cred); err != nil {
-			log.Errorf("%v", err)
-			return 1
-		}
-		defer srv.Close()
-	}
-	if cred != nil {
-		// The capture and the socket are open: parse the file as the user.
-		if err := dropPrivileges(cred); err != nil {
-			log.Errorf("-u %s: %v", o.user, err)
-			return 1
-		}
-	}
-	serveMetrics()
-	if srv != nil {
-		go srv.Serve()
-	}
+	defer stop()
 
 	stopProgress := func() {}
 	if !o.quiet && errw.terminal {

@@ -15,8 +15,11 @@ type credentials struct {
 
 // lookupUser resolves -u: a user name, or a numeric uid (whose primary group
 // is taken from the password database when it has an entry, else the same
-// number).
+// number). No name (no -u) gives nil credentials.
 func lookupUser(name string) (*credentials, error) {
+	if name == "" {
+		return nil, nil
+	}
 	u, err := user.Lookup(name)
 	if err != nil {
 		n, nerr := strconv.Atoi(name)
