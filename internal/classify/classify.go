@@ -440,10 +440,7 @@ func (c *Classifier) syn(i int32, fromInit bool, k *Key) {
 		c.open(k)
 		return
 	}
-	isCopy := c.isCopy(e.flags&flagV4 != 0, e.synID, k.ipID, e.flags&flagSynTS != 0, e.synTS, k, e.lastSyn)
-	e.synID, e.synTS, e.lastSyn = k.ipID, k.tsVal, c.now
-	e.flags = setFlag(e.flags, flagSynTS, k.hasTS)
-	if isCopy {
+	if c.seenAgain(e, &e.synID, &e.synTS, &e.lastSyn, flagSynTS, k) {
 		c.dups++
 		return
 	}
@@ -475,18 +472,14 @@ func (c *Classifier) synAck(i int32, k *Key) {
 		}
 		e.flags |= flagSynAck
 		e.risn, e.synack = k.seq, max(c.now, e.start)
-		e.saID, e.saTS, e.lastSynAck = k.ipID, k.tsVal, c.now
-		e.flags = setFlag(e.flags, flagSynAckTS, k.hasTS)
+		c.remember(e, &e.saID, &e.saTS, &e.lastSynAck, flagSynAckTS, k)
 		c.refresh(i, listPending)
 		return
 	}
 	if k.seq != e.risn {
 		return
 	}
-	isCopy := c.isCopy(e.flags&flagV4 != 0, e.saID, k.ipID, e.flags&flagSynAckTS != 0, e.saTS, k, e.lastSynAck)
-	e.saID, e.saTS, e.lastSynAck = k.ipID, k.tsVal, c.now
-	e.flags = setFlag(e.flags, flagSynAckTS, k.hasTS)
-	if isCopy {
+	if c.seenAgain(e, &e.saID, &e.saTS, &e.lastSynAck, flagSynAckTS, k) {
 		c.dups++
 		return
 	}
@@ -567,13 +560,28 @@ func (c *Classifier) icmp(k *Key) {
 	}
 }
 
-// isCopy tells whether a repeated SYN or SYN/ACK p is a capture copy of the
-// previous one (ID prevID, timestamp prevTS, at time prevT) rather than a
-// retransmission (rule 2).
-func (c *Classifier) isCopy(v4 bool, prevID, id uint16, prevHasTS bool, prevTS uint32, k *Key, prevT int64) bool {
+// seenAgain tells whether k, a repeated SYN or SYN/ACK of entry e, is a
+// capture copy of the previous one rather than a retransmission (rule 2),
+// and remembers k as the previous one. id, ts and last are e's fields for
+// that kind of segment, tsFlag its flag for a timestamp option.
+func (c *Classifier) seenAgain(e *entry, id *uint16, ts *uint32, last *int64, tsFlag uint8, k *Key) bool {
+	isCopy := c.isCopy(e.flags&flagV4 != 0, *id, e.flags&tsFlag != 0, *ts, *last, k)
+	c.remember(e, id, ts, last, tsFlag, k)
+	return isCopy
+}
+
+// remember records k as the last SYN or SYN/ACK of entry e (see seenAgain).
+func (c *Classifier) remember(e *entry, id *uint16, ts *uint32, last *int64, tsFlag uint8, k *Key) {
+	*id, *ts, *last = k.ipID, k.tsVal, c.now
+	e.flags = setFlag(e.flags, tsFlag, k.hasTS)
+}
+
+// isCopy tells whether k is a capture copy of a segment with IPv4 ID
+// prevID, a timestamp option (prevHasTS) of value prevTS, seen at prevT.
+func (c *Classifier) isCopy(v4 bool, prevID uint16, prevHasTS bool, prevTS uint32, prevT int64, k *Key) bool {
 	told := false
-	if v4 && (prevID != 0 || id != 0) { // ID 0 tells nothing
-		if prevID != id {
+	if v4 && (prevID != 0 || k.ipID != 0) { // ID 0 tells nothing
+		if prevID != k.ipID {
 			return false
 		}
 		told = true
@@ -619,11 +627,10 @@ func (c *Classifier) open(k *Key) {
 	if k.v4 {
 		e.flags |= flagV4
 	}
-	e.flags = setFlag(e.flags, flagSynTS, k.hasTS)
 	e.iisn = k.seq
 	e.synLen = k.payloadLen
-	e.start, e.last, e.lastSyn = c.now, c.clock, c.now
-	e.synID, e.synTS = k.ipID, k.tsVal
+	e.start, e.last = c.now, c.clock
+	c.remember(e, &e.synID, &e.synTS, &e.lastSyn, flagSynTS, k)
 	e.filters = mask
 	c.tab.insert(i, k.h)
 	c.push(listPending, i)
