@@ -304,19 +304,25 @@ type filterStats struct {
 
 // statsObject is the STATS object, the last line of tcpeek -o json.
 type statsObject struct {
-	Filters []filterStats `json:"filters"`
-	Pending uint64        `json:"pending"`
-	Capture struct {
-		Packets     uint64 `json:"packets"`
-		Drops       uint64 `json:"drops"`
-		IfDrops     uint64 `json:"ifdrops"`
-		BadChecksum uint64 `json:"bad_checksum"`
-		Duplicates  uint64 `json:"duplicates"`
-	} `json:"capture"`
-	Sessions struct {
-		InProgress uint64 `json:"in_progress"`
-		Overflow   uint64 `json:"overflow"`
-	} `json:"sessions"`
+	Filters  []filterStats `json:"filters"`
+	Pending  uint64        `json:"pending"`
+	Capture  captureCounts `json:"capture"`
+	Sessions sessionCounts `json:"sessions"`
+}
+
+// captureCounts and sessionCounts are the capture and session-table
+// objects of STATS.
+type captureCounts struct {
+	Packets     uint64 `json:"packets"`
+	Drops       uint64 `json:"drops"`
+	IfDrops     uint64 `json:"ifdrops"`
+	BadChecksum uint64 `json:"bad_checksum"`
+	Duplicates  uint64 `json:"duplicates"`
+}
+
+type sessionCounts struct {
+	InProgress uint64 `json:"in_progress"`
+	Overflow   uint64 `json:"overflow"`
 }
 
 // sessionLine is a session's object in tcpeek -o json.

@@ -487,35 +487,14 @@ func promHTTPGet(u string) ([]byte, error) {
 type promStatsObject struct {
 	Version string `json:"version"`
 	Filters []struct {
-		Name    string `json:"name"`
-		Success struct {
-			Total     uint64 `json:"total"`
-			DupSYN    uint64 `json:"dupsyn"`
-			DupSYNACK uint64 `json:"dupsynack"`
-		} `json:"success"`
-		Failure struct {
-			Total     uint64 `json:"total"`
-			Timeout   uint64 `json:"timeout"`
-			Reject    uint64 `json:"reject"`
-			Unreach   uint64 `json:"unreach"`
-			Abort     uint64 `json:"abort"`
-			DupSYN    uint64 `json:"dupsyn"`
-			DupSYNACK uint64 `json:"dupsynack"`
-		} `json:"failure"`
+		Name      string         `json:"name"`
+		Success   successCounts  `json:"success"`
+		Failure   failureCounts  `json:"failure"`
 		Handshake promQuantiles  `json:"handshake_ms"`
 		SynAck    *promQuantiles `json:"synack_ms"` // not in SPEC §7's list
 	} `json:"filters"`
-	Capture struct {
-		Packets     uint64 `json:"packets"`
-		Drops       uint64 `json:"drops"`
-		IfDrops     uint64 `json:"ifdrops"`
-		BadChecksum uint64 `json:"bad_checksum"`
-		Duplicates  uint64 `json:"duplicates"`
-	} `json:"capture"`
-	Sessions struct {
-		InProgress uint64 `json:"in_progress"`
-		Overflow   uint64 `json:"overflow"`
-	} `json:"sessions"`
+	Capture  captureCounts `json:"capture"`
+	Sessions sessionCounts `json:"sessions"`
 }
 
 // promQuantiles is a histogram summary of STATS, in milliseconds.
@@ -604,7 +583,7 @@ func promExpectedSeries(filters []string, st promStatsObject) map[string]float64
 			s := st.Filters[i]
 			name = s.Name
 			f.success, f.timeout, f.reject, f.unreach, f.abort = s.Success.Total, s.Failure.Timeout, s.Failure.Reject, s.Failure.Unreach, s.Failure.Abort
-			f.dupSYN, f.dupSYNACK = s.Success.DupSYN+s.Failure.DupSYN, s.Success.DupSYNACK+s.Failure.DupSYNACK
+			f.dupSYN, f.dupSYNACK = s.Success.DupSyn+s.Failure.DupSyn, s.Success.DupSynAck+s.Failure.DupSynAck
 			f.handshakes = s.Handshake.Count
 			if s.SynAck != nil {
 				f.synacks = s.SynAck.Count
