@@ -51,13 +51,12 @@ func runLive(o *options, set *filter.Set, log *logging.Logger, stdout *os.File, 
 		return 1
 	}
 	defer lv.Close()
-	start := time.Now()
-	m := newMonitor(o, set, log, stdout, errw, start, true)
+	m := newMonitor(o, set, log, stdout, errw, true)
 	addrs, err := interfaceAddrs(ifname)
 	if err != nil {
 		log.Warnf("reading the addresses of %s: %v", ifname, err)
 	}
-	m.local.Store(filter.NewLocal(addrs, o.localNets))
+	m.pipe.SetLocal(filter.NewLocal(addrs, o.localNets))
 	if len(addrs) == 0 && len(o.localNets) == 0 {
 		log.Warnf("%s has no address yet: sessions count in RX or TX once it has one (or give --local-net)", ifname)
 	}
@@ -160,7 +159,7 @@ func refreshAddrs(done <-chan struct{}, ifname string, nets []netip.Prefix, cur 
 			continue
 		}
 		cur = addrs
-		m.local.Store(filter.NewLocal(addrs, nets))
+		m.pipe.SetLocal(filter.NewLocal(addrs, nets))
 		var s []string
 		for _, a := range addrs {
 			s = append(s, a.String())

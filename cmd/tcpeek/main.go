@@ -11,7 +11,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net/netip"
 	"os"
 	"os/signal"
 	"sync"
@@ -26,6 +25,7 @@ import (
 	"github.com/tcpeek/tcpeek/internal/metrics"
 	"github.com/tcpeek/tcpeek/internal/output"
 	"github.com/tcpeek/tcpeek/internal/pipeline"
+	"github.com/tcpeek/tcpeek/internal/protocol"
 	"github.com/tcpeek/tcpeek/internal/server"
 	"github.com/tcpeek/tcpeek/internal/stats"
 )
@@ -72,20 +72,17 @@ func run(args []string, stdin *os.File, stdout, stderr *os.File) int {
 	return runOffline(o, set, log, stdin, stdout, errw)
 }
 
-// monitor is what the offline and live modes share: the filters, the
-// counters, the classifier and the outputs.
+// monitor is what the offline and live modes share: the pipeline and the
+// outputs.
 type monitor struct {
 	o        *options
 	log      *logging.Logger
-	filters  []*filter.Filter
-	local    atomic.Pointer[filter.Local]
 	stats    *stats.Stats
 	pipe     *pipeline.Pipeline
 	errw     *ttyWriter          // stderr, shared with the progress line
 	errBuf   *bufio.Writer       // session lines and summary in text mode
 	errLines *lineWriter         // beneath errBuf: whole lines to the terminal
 	outBuf   *bufio.Writer       // JSON Lines
-	live     bool                // flush every line: a daemon's lines must not wait
 	lossy    *output.LossyWriter // live: beneath errLines or outBuf, so that lines never stall the capture
 	writeErr error
 }
@@ -94,9 +91,19 @@ type monitor struct {
 // reader that does not keep up before lines are dropped.
 const lossyQueue = 1 << 20
 
-// newMonitor sets up the pipeline of either mode.
-func newMonitor(o *options, set *filter.Set, log *logging.Logger, stdout *os.File, errw *ttyWriter, start time.Time, live bool) *monitor {
-	m := &monitor{o: o, log: log, filters: set.Filters(), live: live}
+// eventSink is a pipeline.Sink made of an output's two functions.
+type eventSink struct {
+	event func(*classify.Event) error
+	flush func() error
+}
+
+func (s eventSink) Event(ev *classify.Event) error { return s.event(ev) }
+func (s eventSink) Flush() error                   { return s.flush() }
+
+// newMonitor sets up the pipeline of either mode; live, its counters start
+// now.
+func newMonitor(o *options, set *filter.Set, log *logging.Logger, stdout *os.File, errw *ttyWriter, live bool) *monitor {
+	m := &monitor{o: o, log: log}
 	m.errw = errw
 	var errDst, outDst io.Writer = errw, stdout
 	if live && !o.quiet {
@@ -116,41 +123,31 @@ func newMonitor(o *options, set *filter.Set, log *logging.Logger, stdout *os.Fil
 	m.errLines = &lineWriter{w: errDst}
 	m.errBuf = bufio.NewWriterSize(m.errLines, 64<<10)
 	m.outBuf = bufio.NewWriterSize(outDst, 64<<10)
-	m.local.Store(filter.NewLocal(nil, o.localNets))
-	m.stats = stats.New(len(m.filters), start, o.maxSessions)
-	var sink func(*classify.Event) error
-	var flush func() error
-	switch {
-	case o.quiet:
-	case o.json:
-		sink, flush = output.NewJSONLines(m.outBuf, m.filters).Event, m.outBuf.Flush
-	default:
-		sink, flush = output.NewText(m.errBuf, nil).Event, m.flushErr
-	}
-	cls := classify.New(classify.Config{
+	cfg := pipeline.Config{
+		Filters:     set,
+		Local:       filter.NewLocal(nil, o.localNets),
 		Timeout:     o.timeout,
 		MaxSessions: o.maxSessions,
 		ICMP:        o.icmp,
-		NoEndpoints: sink == nil,
-		Match: func(init, resp netip.Addr, port uint16) uint64 {
-			return set.Match(init, resp, port, m.local.Load())
-		},
-		Emit: func(ev *classify.Event) {
-			m.stats.Add(ev)
-			if sink == nil || m.writeErr != nil {
-				return
-			}
-			m.writeErr = sink(ev)
-			if live && m.writeErr == nil {
-				m.writeErr = flush()
-			}
-		},
-	})
-	m.pipe = &pipeline.Pipeline{Classifier: cls, Stats: m.stats, Warnf: log.Warnf}
-	m.pipe.Decoder.Checksum = o.checksum
-	if live {
-		m.pipe.Clock = time.Now
+		Checksum:    o.checksum,
+		Warnf:       log.Warnf,
 	}
+	switch {
+	case o.quiet:
+	case o.json:
+		var names []string
+		for _, f := range set.Filters() {
+			names = append(names, f.Name)
+		}
+		cfg.Sink = eventSink{output.NewJSONLines(m.outBuf, names).Event, m.outBuf.Flush}
+	default:
+		cfg.Sink = eventSink{output.NewText(m.errBuf, nil).Event, m.flushErr}
+	}
+	if live {
+		cfg.Clock = time.Now
+	}
+	m.pipe = pipeline.New(cfg)
+	m.stats = m.pipe.Stats()
 	return m
 }
 
@@ -209,7 +206,7 @@ func (m *monitor) openMetrics() (serve, stop func(), err error) {
 	if m.o.webAddr == "" {
 		return func() {}, func() {}, nil
 	}
-	reg := metrics.NewRegistry(metrics.NewCollector(m.stats.Snapshot, m.filters), version)
+	reg := metrics.NewRegistry(metrics.NewCollector(m.stats.Snapshot), version)
 	srv, err := metrics.Listen(m.o.webAddr, reg, m.log.Warnf)
 	if err != nil {
 		return nil, nil, err
@@ -237,7 +234,6 @@ func (m *monitor) openSocket(cred *credentials) (*server.Server, error) {
 		UID:      uid,
 		GID:      gid,
 		Snapshot: m.stats.Snapshot,
-		Filters:  m.filters,
 		Version:  version,
 		Logf:     m.log.Warnf,
 	})
@@ -250,6 +246,7 @@ func (m *monitor) openSocket(cred *credentials) (*server.Server, error) {
 // finish prints the summary (text) or the STATS line (JSON), flushes the
 // outputs, and returns the exit status given the error that ended the run.
 func (m *monitor) finish(name string, runErr error) int {
+	m.writeErr = m.pipe.SinkErr()
 	if m.lossy != nil {
 		// The session lines first, however long the reader takes; the
 		// summary then goes straight out, never dropped.
@@ -261,9 +258,9 @@ func (m *monitor) finish(name string, runErr error) int {
 	}
 	snap := m.stats.Snapshot()
 	if m.o.json {
-		m.outBuf.Write(output.StatsJSON(version, &snap, m.filters))
+		m.outBuf.Write(protocol.Encode(snap.Answer(version)))
 	} else {
-		output.WriteSummary(m.errBuf, &snap, m.filters, output.SummaryOptions{ICMP: m.o.icmp})
+		output.WriteSummary(m.errBuf, &snap, output.SummaryOptions{ICMP: m.o.icmp})
 	}
 	m.flushErr()
 	if err := m.outBuf.Flush(); err != nil && m.writeErr == nil {
@@ -370,7 +367,7 @@ func runOffline(o *options, set *filter.Set, log *logging.Logger, stdin, stdout 
 	}
 	if stopping.Load() {
 		// Stopped before anything was read: an empty summary.
-		m := newMonitor(o, set, log, stdout, errw, time.Unix(0, 0), false)
+		m := newMonitor(o, set, log, stdout, errw, false)
 		return m.finish(op.name, nil)
 	}
 	if op.err != nil {
@@ -379,7 +376,7 @@ func runOffline(o *options, set *filter.Set, log *logging.Logger, stdin, stdout 
 	}
 	reader, name := op.r, op.name
 	log.Noticef("reading from %s, %s, link-type %s", name, reader.Format(), linkTypeNames(reader.LinkTypes()))
-	m := newMonitor(o, set, log, stdout, errw, time.Unix(0, 0), false)
+	m := newMonitor(o, set, log, stdout, errw, false)
 	mu.Lock()
 	pipe = m.pipe
 	if stopping.Load() {

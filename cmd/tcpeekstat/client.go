@@ -10,6 +10,8 @@ import (
 	"os"
 	"syscall"
 	"time"
+
+	"github.com/tcpeek/tcpeek/internal/protocol"
 )
 
 // timeout bounds the whole exchange with tcpeek: connecting, sending the
@@ -21,7 +23,8 @@ const maxAnswer = 16 << 20
 
 // query sends one request to the tcpeek listening on path and returns its
 // answer, one line of JSON. An answer that is an error object is an error.
-func query(path, request string) ([]byte, error) {
+func query(path string, req protocol.Request) ([]byte, error) {
+	request := req.String()
 	deadline := time.Now().Add(timeout)
 	c, err := net.DialTimeout("unix", path, timeout)
 	if err != nil {

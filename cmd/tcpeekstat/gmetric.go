@@ -9,6 +9,8 @@ import (
 	"sort"
 	"strconv"
 	"time"
+
+	"github.com/tcpeek/tcpeek/internal/protocol"
 )
 
 // gmetricTimeout bounds one run of gmetric.
@@ -54,7 +56,7 @@ func sendGmetric(path, gmetricPath string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return fmt.Errorf("cannot run gmetric: %w (install ganglia-monitor, or give --gmetric-path)", err)
 	}
-	answer, err := query(path, "REFRESH")
+	answer, err := query(path, protocol.Request{Verb: protocol.Refresh})
 	if err != nil {
 		return err
 	}

@@ -11,13 +11,15 @@ import (
 	"strings"
 
 	"github.com/spf13/pflag"
+
+	"github.com/tcpeek/tcpeek/internal/protocol"
 )
 
 // version is tcpeekstat's version (set at build time with -X main.version).
 var version = "1.0.0"
 
 // defaultSocket is where tcpeek's stats socket lives unless -U says otherwise.
-const defaultSocket = "/var/run/tcpeek/tcpeek.sock"
+const defaultSocket = protocol.DefaultSocketPath
 
 const usageText = `Usage: tcpeekstat [option]...
 Show the counters of a running tcpeek, read from its stats socket.
@@ -109,7 +111,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		err = sendGmetric(o.socket, o.gmetricPath, stdout, stderr)
 	case o.json:
 		var answer []byte
-		if answer, err = query(o.socket, "GET"); err == nil {
+		if answer, err = query(o.socket, protocol.Request{Verb: protocol.Get}); err == nil {
 			_, err = stdout.Write(answer)
 		}
 	default:

@@ -14,7 +14,6 @@ import (
 	"time"
 
 	"github.com/tcpeek/tcpeek/internal/filter"
-	"github.com/tcpeek/tcpeek/internal/output"
 	"github.com/tcpeek/tcpeek/internal/server"
 	"github.com/tcpeek/tcpeek/internal/stats"
 )
@@ -28,10 +27,9 @@ func TestMain(m *testing.M) {
 
 // fakeTcpeek is a running stats socket whose counters the tests change.
 type fakeTcpeek struct {
-	path    string
-	filters []*filter.Filter
-	mu      sync.Mutex
-	snap    stats.Snapshot
+	path string
+	mu   sync.Mutex
+	snap stats.Snapshot
 }
 
 // Snapshot returns a copy of the counters, as stats.Stats.Snapshot does.
@@ -69,15 +67,14 @@ func startTcpeek(t testing.TB, exprs ...string) *fakeTcpeek {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return startTcpeekFilters(t, set.Filters())
+	return startTcpeekFilters(t, stats.Describe(set.Filters()))
 }
 
-func startTcpeekFilters(t testing.TB, filters []*filter.Filter) *fakeTcpeek {
+func startTcpeekFilters(t testing.TB, filters []stats.FilterInfo) *fakeTcpeek {
 	t.Helper()
 	start := time.Date(2024, 5, 6, 7, 8, 9, 500_000_000, time.UTC)
 	f := &fakeTcpeek{
-		path:    filepath.Join(tempDir(t), "tcpeek.sock"),
-		filters: filters,
+		path: filepath.Join(tempDir(t), "tcpeek.sock"),
 		snap: stats.Snapshot{
 			Start:    start,
 			Now:      start.Add(3*time.Hour + 25*time.Minute + 7*time.Second),
@@ -85,9 +82,12 @@ func startTcpeekFilters(t testing.TB, filters []*filter.Filter) *fakeTcpeek {
 			Sessions: stats.Sessions{Max: 1048576},
 		},
 	}
+	for i := range filters {
+		f.snap.Filters[i].FilterInfo = filters[i]
+	}
 	s, err := server.Listen(server.Config{
 		Path: f.path, UID: -1, GID: -1,
-		Snapshot: f.Snapshot, Filters: filters, Version: "1.0.0", Logf: t.Logf,
+		Snapshot: f.Snapshot, Version: "1.0.0", Logf: t.Logf,
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -144,18 +144,18 @@ func TestTable(t *testing.T) {
 			exprs:  []string{"http-rx:RX@*:80:443", "db:TX@10.0.0.0/8:5432"},
 			golden: "table.golden",
 			set: func(s *stats.Snapshot) {
-				s.Filters[0] = stats.Filter{
+				s.Filters[0] = stats.Filter{FilterInfo: s.Filters[0].FilterInfo,
 					Success: stats.Success{Total: 5, DupSYN: 1},
 					Failure: stats.Failure{Total: 10, Reject: 10},
 				}
 				observe(&s.Filters[0].Handshake, 0.2, 0.25, 0.3, 0.4, 1012)
-				s.Filters[1] = stats.Filter{
+				s.Filters[1] = stats.Filter{FilterInfo: s.Filters[1].FilterInfo,
 					Success: stats.Success{Total: 783, DupSYNACK: 2},
 					Failure: stats.Failure{Total: 4, Timeout: 1, Unreach: 2, Abort: 1},
 				}
 				observe(&s.Filters[1].Handshake, 1, 1.5, 2, 2.5, 3, 30, 45)
-				s.Filters[2] = stats.Filter{Failure: stats.Failure{Total: 10, Reject: 10}}
-				s.Filters[3] = stats.Filter{Success: stats.Success{Total: 767}}
+				s.Filters[2] = stats.Filter{FilterInfo: s.Filters[2].FilterInfo, Failure: stats.Failure{Total: 10, Reject: 10}}
+				s.Filters[3] = stats.Filter{FilterInfo: s.Filters[3].FilterInfo, Success: stats.Success{Total: 767}}
 				observe(&s.Filters[3].Handshake, 0.9)
 				s.Capture = stats.Capture{Packets: 123456, Drops: 7, IfDrops: 1, BadChecksum: 2, Duplicates: 3}
 				s.Sessions = stats.Sessions{InProgress: 12, Max: 1048576, Overflow: 0}
@@ -192,10 +192,12 @@ func TestJSON(t *testing.T) {
 	d.update(func(s *stats.Snapshot) {
 		s.Filters[2].Success.Total = 42
 		s.Filters[0].Failure = stats.Failure{Total: 3, Reject: 1, Abort: 2}
-		s.Capture.Packets = 999
+		s.Capture.Packets, s.Capture.Drops, s.Capture.IfDrops = 999, 7, 8
 	})
-	snap := d.Snapshot()
-	want := string(output.GetJSON(&snap, d.filters))
+	want := `[{"RX":{"success":{"total":0,"dupsyn":0,"dupsynack":0},"failure":{"total":3,"timeout":0,"reject":1,"unreach":0,"abort":2}}},` +
+		`{"TX":{"success":{"total":0,"dupsyn":0,"dupsynack":0},"failure":{"total":0,"timeout":0,"reject":0,"unreach":0,"abort":0}}},` +
+		`{"web":{"success":{"total":42,"dupsyn":0,"dupsynack":0},"failure":{"total":0,"timeout":0,"reject":0,"unreach":0,"abort":0}}},` +
+		`{"pcap":{"stats":{"recv":999,"drop":7,"ifdrop":8}}}]` + "\n"
 	for _, args := range [][]string{{"-j", "-U", d.path}, {"--json", "--socket=" + d.path}, {"-jU" + d.path}} {
 		code, stdout, stderr := tcpeekstat(args...)
 		if code != 0 || stderr != "" {
@@ -323,7 +325,7 @@ func TestGmetricNoShell(t *testing.T) {
 	dir := tempDir(t)
 	pwned := filepath.Join(dir, "pwned")
 	name := "x;touch " + pwned + ";$(touch " + pwned + ")`touch " + pwned + "` -v 9 && touch " + pwned + " *"
-	d := startTcpeekFilters(t, []*filter.Filter{{Name: name, Dir: filter.RX}})
+	d := startTcpeekFilters(t, []stats.FilterInfo{{Name: name, Direction: "RX"}})
 	d.update(func(s *stats.Snapshot) { s.Filters[0].Failure.Reject = 1 })
 	script, log := fakeGmetric(t, "")
 	if code, _, stderr := tcpeekstat("-g", "--gmetric-path", script, "-U", d.path); code != 0 {

@@ -8,7 +8,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/tcpeek/tcpeek/internal/output"
+	"github.com/tcpeek/tcpeek/internal/protocol"
 )
 
 // loc is the time zone of the times in the table.
@@ -16,11 +16,11 @@ var loc = time.Local
 
 // printTable asks tcpeek on path for STATS and prints it as a table.
 func printTable(path string, w io.Writer) error {
-	answer, err := query(path, "STATS")
+	answer, err := query(path, protocol.Request{Verb: protocol.Stats})
 	if err != nil {
 		return err
 	}
-	var st output.Stats
+	var st protocol.StatsAnswer
 	if err := json.Unmarshal(answer, &st); err != nil {
 		return fmt.Errorf("tcpeek on %s: cannot read its STATS answer: %w", path, err)
 	}
@@ -55,7 +55,7 @@ const gap = "  "
 
 // formatTable renders STATS: a line with the period, the filters' counters
 // with a column per counter, then the capture and session-table counters.
-func formatTable(st *output.Stats) string {
+func formatTable(st *protocol.StatsAnswer) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "tcpeek %s: %s\n\n", st.Version, period(st.Start, st.Now))
 

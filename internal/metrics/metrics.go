@@ -17,7 +17,6 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
-	"github.com/tcpeek/tcpeek/internal/filter"
 	"github.com/tcpeek/tcpeek/internal/stats"
 )
 
@@ -54,17 +53,11 @@ var (
 // Collector is a prometheus.Collector of tcpeek's counters.
 type Collector struct {
 	snapshot func() stats.Snapshot
-	names    []string
 }
 
-// NewCollector returns a Collector that reads snapshot at every scrape;
-// filters gives the names of the snapshot's filters, in order.
-func NewCollector(snapshot func() stats.Snapshot, filters []*filter.Filter) *Collector {
-	c := &Collector{snapshot: snapshot}
-	for _, f := range filters {
-		c.names = append(c.names, f.Name)
-	}
-	return c
+// NewCollector returns a Collector that reads snapshot at every scrape.
+func NewCollector(snapshot func() stats.Snapshot) *Collector {
+	return &Collector{snapshot: snapshot}
 }
 
 // Describe sends the descriptors of every metric.
@@ -81,11 +74,9 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 	counter := func(d *prometheus.Desc, v uint64, labels ...string) {
 		ch <- prometheus.MustNewConstMetric(d, prometheus.CounterValue, float64(v), labels...)
 	}
-	for i, f := range snap.Filters {
-		if i >= len(c.names) {
-			break
-		}
-		name := c.names[i]
+	for i := range snap.Filters {
+		f := &snap.Filters[i]
+		name := f.Name
 		counter(handshakesDesc, f.Success.Total, name, "success")
 		counter(handshakesDesc, f.Failure.Timeout, name, "timeout")
 		counter(handshakesDesc, f.Failure.Reject, name, "reject")

@@ -17,20 +17,19 @@ import (
 	"github.com/prometheus/common/expfmt"
 
 	"github.com/tcpeek/tcpeek/internal/classify"
-	"github.com/tcpeek/tcpeek/internal/filter"
 	"github.com/tcpeek/tcpeek/internal/stats"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files")
 
 // fixedStats returns counters made from a fixed set of events.
-func fixedStats(t *testing.T) (*stats.Stats, []*filter.Filter) {
+func fixedStats(t *testing.T) *stats.Stats {
 	t.Helper()
-	set, err := filter.NewSet([]string{"web:RX@*:80:443"}, true)
-	if err != nil {
-		t.Fatal(err)
-	}
-	st := stats.New(3, time.Unix(1700000000, 0), 1000)
+	st := stats.New([]stats.FilterInfo{
+		{Name: "RX", Direction: "RX", Rules: []string{"*:*"}},
+		{Name: "TX", Direction: "TX", Rules: []string{"*:*"}},
+		{Name: "web", Direction: "RX", Rules: []string{"*:80", "*:443"}},
+	}, time.Unix(1700000000, 0), 1000)
 	ms := int64(time.Millisecond)
 	events := []classify.Event{
 		{Result: classify.Success, Filters: 0b101, Start: 0, SynAck: 1 * ms, SawSynAck: true, End: 2 * ms},
@@ -42,20 +41,18 @@ func fixedStats(t *testing.T) (*stats.Stats, []*filter.Filter) {
 		{Result: classify.Abort, Filters: 0b101, Start: 0, SynAck: 1, SawSynAck: true, End: 5 * ms},
 		{Kind: classify.LateRetry, Filters: 0b001},
 	}
-	for i := range events {
-		st.Add(&events[i])
-	}
+	st.Apply(events)
 	st.Update(time.Unix(1700000060, 0), stats.Capture{Packets: 12345, Drops: 3, IfDrops: 1, BadChecksum: 2, Duplicates: 7},
 		stats.Sessions{InProgress: 9, Overflow: 4})
-	return st, set.Filters()
+	return st
 }
 
 // TestCollectorGolden compares the exposition of fixed counters with
 // testdata/metrics.golden (go test -update rewrites it).
 func TestCollectorGolden(t *testing.T) {
-	st, filters := fixedStats(t)
+	st := fixedStats(t)
 	reg := prometheus.NewRegistry()
-	reg.MustRegister(NewCollector(st.Snapshot, filters))
+	reg.MustRegister(NewCollector(st.Snapshot))
 	mfs, err := reg.Gather()
 	if err != nil {
 		t.Fatal(err)
@@ -82,7 +79,7 @@ func TestCollectorGolden(t *testing.T) {
 		t.Errorf("exposition differs from %s:\n%s", path, buf.String())
 	}
 	// The exposition passes Prometheus's own lint.
-	problems, err := testutil.CollectAndLint(NewCollector(st.Snapshot, filters))
+	problems, err := testutil.CollectAndLint(NewCollector(st.Snapshot))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -94,8 +91,8 @@ func TestCollectorGolden(t *testing.T) {
 // TestCollectorAgreesWithStats checks a few values against the snapshot the
 // socket serves.
 func TestCollectorAgreesWithStats(t *testing.T) {
-	st, filters := fixedStats(t)
-	c := NewCollector(st.Snapshot, filters)
+	st := fixedStats(t)
+	c := NewCollector(st.Snapshot)
 	snap := st.Snapshot()
 	expect := `
 # HELP tcpeek_handshakes_total Connection attempts that ended, by filter and result (success, timeout, reject, unreach, abort).
@@ -103,8 +100,8 @@ func TestCollectorAgreesWithStats(t *testing.T) {
 `
 	var b strings.Builder
 	b.WriteString(expect)
-	for i, f := range filters {
-		s := snap.Filters[i]
+	for _, s := range snap.Filters {
+		f := s
 		for _, r := range []struct {
 			name string
 			v    uint64
@@ -122,8 +119,8 @@ func TestCollectorAgreesWithStats(t *testing.T) {
 
 // TestServer checks /metrics and the landing page over HTTP.
 func TestServer(t *testing.T) {
-	st, filters := fixedStats(t)
-	srv, err := Listen("127.0.0.1:0", NewRegistry(NewCollector(st.Snapshot, filters), "9.9.9"), t.Logf)
+	st := fixedStats(t)
+	srv, err := Listen("127.0.0.1:0", NewRegistry(NewCollector(st.Snapshot), "9.9.9"), t.Logf)
 	if err != nil {
 		t.Fatal(err)
 	}

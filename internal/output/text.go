@@ -1,6 +1,7 @@
 // Package output renders what tcpeek prints and serves: the real-time
 // session lines and the summary in the original tool's layout, JSON Lines,
-// and the JSON objects of the stats socket (GET, REFRESH, STATS).
+// the JSON Lines of -o json. The stats socket's answers are in package
+// protocol.
 package output
 
 import (
@@ -11,7 +12,6 @@ import (
 	"time"
 
 	"github.com/tcpeek/tcpeek/internal/classify"
-	"github.com/tcpeek/tcpeek/internal/filter"
 	"github.com/tcpeek/tcpeek/internal/stats"
 )
 
@@ -156,7 +156,7 @@ type SummaryOptions struct {
 // WriteSummary writes the summary in the original tool's layout, with the
 // lines tcpeek adds: Aborted per filter, the bad-checksum and copy counts,
 // session-table overflow and pending sessions when there are any.
-func WriteSummary(w io.Writer, snap *stats.Snapshot, filters []*filter.Filter, o SummaryOptions) error {
+func WriteSummary(w io.Writer, snap *stats.Snapshot, o SummaryOptions) error {
 	loc := o.Loc
 	if loc == nil {
 		loc = time.Local
@@ -169,13 +169,10 @@ func WriteSummary(w io.Writer, snap *stats.Snapshot, filters []*filter.Filter, o
 		d = 0
 	}
 	b = fmt.Appendf(b, "     time : %9d.%03d (sec)\n", int64(d/time.Second), int64(d%time.Second/time.Millisecond))
-	for i, f := range filters {
-		if i >= len(snap.Filters) {
-			break
-		}
+	for i := range snap.Filters {
 		c := &snap.Filters[i]
 		b = append(b, "------------------------------------\n"...)
-		b = fmt.Appendf(b, " %s\n", f.Name)
+		b = fmt.Appendf(b, " %s\n", c.Name)
 		b = fmt.Appendf(b, "   Success: %d session\n", c.Success.Total)
 		b = fmt.Appendf(b, "     SYN Segment Duplicate : %6d\n", c.Success.DupSYN)
 		b = fmt.Appendf(b, "     S/A Segment Duplicate : %6d\n", c.Success.DupSYNACK)

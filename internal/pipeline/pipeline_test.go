@@ -8,7 +8,7 @@ import (
 	"time"
 
 	"github.com/tcpeek/tcpeek/internal/capture"
-	"github.com/tcpeek/tcpeek/internal/classify"
+	"github.com/tcpeek/tcpeek/internal/filter"
 	"github.com/tcpeek/tcpeek/internal/fixture"
 	"github.com/tcpeek/tcpeek/internal/stats"
 )
@@ -38,15 +38,18 @@ func (s *frames) Next(f *capture.Frame) error {
 
 func newPipeline(t *testing.T, live bool) (*Pipeline, *stats.Stats) {
 	t.Helper()
-	st := stats.New(1, time.Unix(0, 0), 1000)
-	cls := classify.New(classify.Config{Timeout: 60 * time.Second, MaxSessions: 1000, ICMP: true, Emit: st.Add})
-	p := &Pipeline{Classifier: cls, Stats: st}
+	set, err := filter.NewSet(nil, false) // one filter, ALL
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := Config{Filters: set, Timeout: 60 * time.Second, MaxSessions: 1000, ICMP: true}
 	if live {
 		// A wall clock far after the capture: the idle ticks expire
 		// every session still waiting.
-		p.Clock = func() time.Time { return fixture.ExampleStart.Add(time.Hour) }
+		cfg.Clock = func() time.Time { return fixture.ExampleStart.Add(time.Hour) }
 	}
-	return p, st
+	p := New(cfg)
+	return p, p.Stats()
 }
 
 // TestRun feeds the example capture through both kinds of pipelines and

@@ -1,11 +1,10 @@
 // Package server serves tcpeek's counters on a UNIX stream socket (SPEC §7).
 //
-// A client connects, sends one request line (GET, REFRESH or STATS, ended
-// by LF or CRLF) and reads the answer, one line of JSON, until EOF. The
-// names are case-sensitive; blanks around them are tolerated (see
-// ParseRequest), and a client that shuts down its side after the name
+// A client connects, sends one request line (GET, REFRESH, STATS or TOP [N],
+// ended by LF or CRLF; see package protocol) and reads the answer, one line
+// of JSON, until EOF. A client that shuts down its side after the request
 // without an LF is answered too. Anything else, an empty line or a line
-// longer than MaxRequestLen included, is answered {"error":"unknown
+// longer than protocol.MaxRequestLen included, is answered {"error":"unknown
 // request"}. A client that has not sent a full line within RequestTimeout
 // is disconnected without an answer.
 //
@@ -34,8 +33,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"github.com/tcpeek/tcpeek/internal/filter"
-	"github.com/tcpeek/tcpeek/internal/output"
+	"github.com/tcpeek/tcpeek/internal/protocol"
 	"github.com/tcpeek/tcpeek/internal/stats"
 )
 
@@ -72,9 +70,6 @@ const (
 	limitLogInterval = 10 * time.Second
 )
 
-// unknownAnswer is the answer to anything that is not a request.
-var unknownAnswer = []byte(`{"error":"unknown request"}` + "\n")
-
 // Config says where to listen and what to serve.
 type Config struct {
 	// Path is the socket's path.
@@ -86,8 +81,9 @@ type Config struct {
 	// Snapshot returns a consistent copy of the counters. It is called once
 	// per request, from the clients' goroutines.
 	Snapshot func() stats.Snapshot
-	// Filters are the named filters, in the order of the snapshot's.
-	Filters []*filter.Filter
+	// Top returns the answer to TOP n (see protocol.TopAnswer); nil
+	// answers TOP as an unknown request.
+	Top func(n int) *protocol.TopAnswer
 	// Version is tcpeek's version, reported by STATS.
 	Version string
 	// Logf reports diagnostics; nil discards them.
@@ -115,7 +111,7 @@ type Server struct {
 	// refreshMu serializes REFRESH, so that each answer covers the interval
 	// from the previous one's snapshot to its own.
 	refreshMu sync.Mutex
-	baseline  *stats.Snapshot // snapshot of the previous REFRESH; nil: none yet
+	baseline  *protocol.StatsAnswer // counters of the previous REFRESH; nil: none yet
 
 	mu      sync.Mutex
 	closed  bool
@@ -534,8 +530,8 @@ func (s *Server) serveClient(c *net.UnixConn) {
 		s.wg.Done()
 	}()
 	c.SetReadDeadline(time.Now().Add(s.requestTimeout))
-	line, err := readLine(c, make([]byte, MaxRequestLen+1))
-	answer := unknownAnswer
+	line, err := readLine(c, make([]byte, protocol.MaxRequestLen+1))
+	answer := protocol.UnknownAnswer
 	switch {
 	case err == nil:
 		answer = s.answer(line)
@@ -556,7 +552,7 @@ func (s *Server) serveClient(c *net.UnixConn) {
 	io.CopyN(io.Discard, c, maxDrain)
 }
 
-// errTooLong reports a request line longer than MaxRequestLen.
+// errTooLong reports a request line longer than protocol.MaxRequestLen.
 var errTooLong = errors.New("request line too long")
 
 // readLine reads from c into buf until an LF, EOF or a full buf. It returns
@@ -585,33 +581,38 @@ func readLine(c io.Reader, buf []byte) ([]byte, error) {
 
 // answer returns the answer to a request line.
 func (s *Server) answer(line []byte) []byte {
-	req, ok := ParseRequest(line)
+	req, ok := protocol.ParseRequest(line)
 	if !ok {
-		return unknownAnswer
+		return protocol.UnknownAnswer
 	}
-	switch req {
-	case RequestGet:
+	switch req.Verb {
+	case protocol.Get:
 		snap := s.cfg.Snapshot()
-		return output.GetJSON(&snap, s.cfg.Filters)
-	case RequestRefresh:
-		snap, prev := s.refresh()
-		return output.RefreshJSON(&snap, prev, s.cfg.Filters)
-	case RequestStats:
+		return protocol.GetAnswer(snap.Answer(s.cfg.Version))
+	case protocol.Refresh:
+		cur, prev := s.refresh()
+		return protocol.RefreshAnswer(cur, prev)
+	case protocol.Stats:
 		snap := s.cfg.Snapshot()
-		return output.StatsJSON(s.cfg.Version, &snap, s.cfg.Filters)
+		return protocol.Encode(snap.Answer(s.cfg.Version))
+	case protocol.Top:
+		if s.cfg.Top != nil {
+			return protocol.Encode(s.cfg.Top(req.N))
+		}
 	}
-	return unknownAnswer
+	return protocol.UnknownAnswer
 }
 
 // refresh takes a snapshot and makes it the new REFRESH baseline, returning
 // it with the previous baseline (nil for the first REFRESH: since the
 // start). The snapshot is taken under the lock, so concurrent REFRESH
 // answers cover consecutive, disjoint intervals.
-func (s *Server) refresh() (snap stats.Snapshot, prev *stats.Snapshot) {
+func (s *Server) refresh() (cur, prev *protocol.StatsAnswer) {
 	s.refreshMu.Lock()
 	defer s.refreshMu.Unlock()
-	snap = s.cfg.Snapshot()
+	snap := s.cfg.Snapshot()
+	cur = snap.Answer(s.cfg.Version)
 	prev = s.baseline
-	s.baseline = &snap
-	return snap, prev
+	s.baseline = cur
+	return cur, prev
 }

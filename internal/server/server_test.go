@@ -18,8 +18,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"github.com/tcpeek/tcpeek/internal/filter"
-	"github.com/tcpeek/tcpeek/internal/output"
+	"github.com/tcpeek/tcpeek/internal/protocol"
 	"github.com/tcpeek/tcpeek/internal/stats"
 )
 
@@ -32,14 +31,25 @@ type fakeStats struct {
 	each func(*stats.Snapshot)
 }
 
+// testFilters describes the filters of the fake counters.
+var testFilters = []stats.FilterInfo{
+	{Name: "RX", Direction: "RX", Rules: []string{"*:*"}},
+	{Name: "TX", Direction: "TX", Rules: []string{"*:*"}},
+	{Name: "web", Direction: "RX", Rules: []string{"*:80", "*:443"}},
+}
+
 func newFakeStats(n int) *fakeStats {
 	start := time.Date(2024, 5, 6, 7, 8, 9, 0, time.UTC)
-	return &fakeStats{snap: stats.Snapshot{
+	f := &fakeStats{snap: stats.Snapshot{
 		Start:    start,
 		Now:      start.Add(90 * time.Second),
 		Filters:  make([]stats.Filter, n),
 		Sessions: stats.Sessions{Max: 1 << 20},
 	}}
+	for i := range f.snap.Filters {
+		f.snap.Filters[i].FilterInfo = testFilters[i%len(testFilters)]
+	}
+	return f
 }
 
 // Snapshot returns a copy of the counters, as stats.Stats.Snapshot does.
@@ -61,19 +71,6 @@ func (f *fakeStats) update(fn func(*stats.Snapshot)) {
 	f.mu.Unlock()
 }
 
-func testFilters(t testing.TB) []*filter.Filter {
-	t.Helper()
-	var fs []*filter.Filter
-	for _, e := range []string{"RX:RX@*:*", "TX:TX@*:*", "web:RX@*:80:443"} {
-		f, err := filter.Parse(e)
-		if err != nil {
-			t.Fatal(err)
-		}
-		fs = append(fs, f)
-	}
-	return fs
-}
-
 // tempDir returns a short temporary directory (socket paths are limited to
 // 107 bytes, and t.TempDir holds the test's name).
 func tempDir(t testing.TB) string {
@@ -93,7 +90,7 @@ func testConfig(t testing.TB, src *fakeStats) Config {
 		UID:      -1,
 		GID:      -1,
 		Snapshot: src.Snapshot,
-		Filters:  testFilters(t),
+		Top:      fakeTop,
 		Version:  "1.0.0",
 		Logf:     t.Logf,
 	}
@@ -149,6 +146,20 @@ func mustAsk(t testing.TB, path, req string) string {
 
 const unknown = `{"error":"unknown request"}` + "\n"
 
+// fakeTop answers TOP with one fixed peer, and a service whose failures
+// are the n it was asked for, so that the tests see how the server parsed
+// the request.
+func fakeTop(n int) *protocol.TopAnswer {
+	return &protocol.TopAnswer{
+		Now: "2024-05-06T07:09:39.000000000Z",
+		Filters: []protocol.TopFilter{{Name: "RX", Direction: "RX", TopLists: protocol.TopLists{
+			SinceStart: []protocol.TopPeer{{Peer: "192.0.2.7", Port: 80, Failures: 3, Timeout: 1, Reject: 2, Last: "2024-05-06T07:09:00.000000000Z"}},
+			LastMinute: []protocol.TopPeer{},
+			Services:   []protocol.TopService{{Port: 80, Failures: uint64(n)}},
+		}}},
+	}
+}
+
 // setCounters gives every counter of every filter a distinct value.
 func setCounters(s *stats.Snapshot, base uint64) {
 	for i := range s.Filters {
@@ -165,11 +176,28 @@ func setCounters(s *stats.Snapshot, base uint64) {
 func TestRequests(t *testing.T) {
 	src := newFakeStats(3)
 	src.update(func(s *stats.Snapshot) { setCounters(s, 10) })
-	snap := src.Snapshot()
-	filters := testFilters(t)
-	get := string(output.GetJSON(&snap, filters))
-	refresh := string(output.RefreshJSON(&snap, nil, filters))
-	statsAnswer := string(output.StatsJSON("1.0.0", &snap, filters))
+	// Literal answers, so that a renamed or swapped key fails.
+	counters := func(name string, v int) string {
+		return fmt.Sprintf(`{"%s":{"success":{"total":%d,"dupsyn":%d,"dupsynack":%d},"failure":{"total":%d,"timeout":%d,"reject":%d,"unreach":%d,"abort":%d}}}`,
+			name, v+1, v+2, v+3, v+4, v+5, v+6, v+7, v+8)
+	}
+	all := counters("RX", 10) + "," + counters("TX", 110) + "," + counters("web", 210)
+	get := "[" + all + `,{"pcap":{"stats":{"recv":1010,"drop":12,"ifdrop":13}}}]` + "\n"
+	refresh := "[" + all + "]\n"
+	filterStats := func(name, rules string, v int, hs string) string {
+		return fmt.Sprintf(`{"name":"%s","direction":"%s","rules":[%s],`+
+			`"success":{"total":%d,"dupsyn":%d,"dupsynack":%d},`+
+			`"failure":{"total":%d,"timeout":%d,"reject":%d,"unreach":%d,"abort":%d,"dupsyn":%d,"dupsynack":%d},`+
+			`"displaced":0,"handshake_ms":%s,"synack_ms":{"count":0,"p50":0,"p90":0,"p99":0,"max":0}}`,
+			name, name[:2], rules, v+1, v+2, v+3, v+4, v+5, v+6, v+7, v+8, v+9, v+10, hs)
+	}
+	statsAnswer := `{"version":"1.0.0","start":"2024-05-06T07:08:09.000000000Z","now":"2024-05-06T07:09:39.000000000Z","filters":[` +
+		filterStats("RX", `"*:*"`, 10, `{"count":1,"p50":10.5,"p90":10.9,"p99":10.99,"max":11}`) + "," +
+		filterStats("TX", `"*:*"`, 110, `{"count":1,"p50":110.5,"p90":110.9,"p99":110.99,"max":111}`) + "," +
+		strings.Replace(filterStats("web", `"*:80","*:443"`, 210, `{"count":1,"p50":205.5,"p90":209.9,"p99":210.89,"max":211}`), `"direction":"we"`, `"direction":"RX"`, 1) +
+		`],"pending":0,"capture":{"packets":1010,"drops":12,"ifdrops":13,"bad_checksum":14,"duplicates":15},` +
+		`"sessions":{"in_progress":16,"max":1048576,"overflow":0,"displaced":0,"evicted":0}}` + "\n"
+	top := `{"now":"2024-05-06T07:09:39.000000000Z","filters":[{"name":"RX","direction":"RX","since_start":[{"peer":"192.0.2.7","port":80,"failures":3,"timeout":1,"reject":2,"unreach":0,"abort":0,"error":0,"last":"2024-05-06T07:09:00.000000000Z"}],"last_minute":[],"services":[{"port":80,"failures":%d}]}]}` + "\n"
 
 	tests := []struct {
 		name, req, want string
@@ -183,6 +211,10 @@ func TestRequests(t *testing.T) {
 		{"REFRESH CRLF", "REFRESH\r\n", refresh},
 		{"STATS LF", "STATS\n", statsAnswer},
 		{"STATS CRLF", "STATS\r\n", statsAnswer},
+		{"TOP", "TOP\n", fmt.Sprintf(top, 10)},
+		{"TOP 3", "TOP 3\r\n", fmt.Sprintf(top, 3)},
+		{"TOP 5000", "TOP 5000\n", fmt.Sprintf(top, 1000)},
+		{"TOP 0", "TOP 0\n", unknown},
 		{"lower case", "get\n", unknown},
 		{"unknown word", "HELLO\n", unknown},
 		{"empty line", "\n", unknown},
@@ -191,7 +223,7 @@ func TestRequests(t *testing.T) {
 		{"UTF-8", "ＧＥＴ\n", unknown},
 		{"overlong", strings.Repeat("A", 5000) + "\n", unknown},
 		{"overlong without LF", strings.Repeat("GET ", 2000), unknown},
-		{"overlong blanks", "GET" + strings.Repeat(" ", MaxRequestLen) + "\n", unknown},
+		{"overlong blanks", "GET" + strings.Repeat(" ", protocol.MaxRequestLen) + "\n", unknown},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -348,8 +380,8 @@ func TestConcurrentClients(t *testing.T) {
 	s := start(t, cfg, nil)
 	snap := src.Snapshot()
 	want := map[string]string{
-		"GET\n":   string(output.GetJSON(&snap, cfg.Filters)),
-		"STATS\n": string(output.StatsJSON(cfg.Version, &snap, cfg.Filters)),
+		"GET\n":   string(protocol.GetAnswer(snap.Answer(cfg.Version))),
+		"STATS\n": string(protocol.Encode(snap.Answer(cfg.Version))),
 		"HUH\n":   unknown,
 	}
 	reqs := []string{"GET\n", "STATS\n", "HUH\n"}

@@ -8,32 +8,41 @@
 package stats
 
 import (
+	"math"
 	"sync"
 	"time"
 
 	"github.com/tcpeek/tcpeek/internal/classify"
+	"github.com/tcpeek/tcpeek/internal/filter"
+	"github.com/tcpeek/tcpeek/internal/protocol"
 )
 
-// Success counts the sessions of a filter that completed their handshake.
-type Success struct {
-	Total     uint64 `json:"total"`
-	DupSYN    uint64 `json:"dupsyn"`    // sessions with at least one retransmitted SYN
-	DupSYNACK uint64 `json:"dupsynack"` // sessions with at least one retransmitted SYN/ACK
+// Success and Failure are the per-filter counters of sessions by result,
+// as the stats socket sends them.
+type (
+	Success = protocol.Success
+	Failure = protocol.Failure
+)
+
+// FilterInfo describes a filter: what the outputs name and print.
+type FilterInfo struct {
+	Name      string
+	Direction string   // RX, TX or ANY
+	Rules     []string // the rules as written canonically, e.g. "10.0.0.0/8:80"
 }
 
-// Failure counts the sessions of a filter that failed, by cause.
-type Failure struct {
-	Total     uint64 `json:"total"`
-	Timeout   uint64 `json:"timeout"`
-	Reject    uint64 `json:"reject"`
-	Unreach   uint64 `json:"unreach"`
-	Abort     uint64 `json:"abort"`
-	DupSYN    uint64 `json:"dupsyn"`
-	DupSYNACK uint64 `json:"dupsynack"`
+// Describe returns the descriptions of filters, in order.
+func Describe(filters []*filter.Filter) []FilterInfo {
+	out := make([]FilterInfo, len(filters))
+	for i, f := range filters {
+		out[i] = FilterInfo{Name: f.Name, Direction: f.Dir.String(), Rules: f.RuleStrings()}
+	}
+	return out
 }
 
-// Filter holds the counters of one named filter.
+// Filter holds the description and counters of one named filter.
 type Filter struct {
+	FilterInfo
 	Success Success
 	Failure Failure
 	// Handshake is the distribution of SYN → end of handshake of the
@@ -42,6 +51,9 @@ type Filter struct {
 	// SynAck is the distribution of SYN → first SYN/ACK of every session
 	// that saw a SYN/ACK.
 	SynAck Histogram
+	// Displaced counts sessions of the filter displaced from a full
+	// session table before they ended (SPEC §11).
+	Displaced uint64
 }
 
 // Add counts an event of the classifier in f.
@@ -83,25 +95,12 @@ func (f *Filter) Add(ev *classify.Event) {
 	}
 }
 
-// Capture holds the counters of the packet source and the decoder.
-type Capture struct {
-	Packets     uint64 `json:"packets"`      // frames received
-	Drops       uint64 `json:"drops"`        // dropped by the kernel (buffer full)
-	IfDrops     uint64 `json:"ifdrops"`      // dropped by the interface or its driver
-	BadChecksum uint64 `json:"bad_checksum"` // dropped for a wrong checksum (-c)
-	Duplicates  uint64 `json:"duplicates"`   // SYN and SYN/ACK capture copies
-}
-
-// Sessions holds the counters of the session table.
-type Sessions struct {
-	InProgress uint64 `json:"in_progress"`
-	Max        uint64 `json:"max"`
-	Overflow   uint64 `json:"overflow"`
-	// Evicted counts ended sessions forgotten before their time because
-	// the memory of failed or completed sessions was full (a retry of one
-	// then counts as a new attempt).
-	Evicted uint64 `json:"evicted"`
-}
+// Capture and Sessions are the counters of the packet source and of the
+// session table, as the stats socket sends them.
+type (
+	Capture  = protocol.Capture
+	Sessions = protocol.Sessions
+)
 
 // Snapshot is a consistent copy of all counters at one moment.
 type Snapshot struct {
@@ -119,22 +118,33 @@ type Stats struct {
 	snap Snapshot
 }
 
-// New returns counters for n filters, counting from start.
-func New(n int, start time.Time, maxSessions int) *Stats {
-	return &Stats{snap: Snapshot{
+// New returns counters for the given filters, counting from start.
+func New(filters []FilterInfo, start time.Time, maxSessions int) *Stats {
+	s := &Stats{snap: Snapshot{
 		Start:    start,
 		Now:      start,
-		Filters:  make([]Filter, n),
+		Filters:  make([]Filter, len(filters)),
 		Sessions: Sessions{Max: uint64(maxSessions)},
 	}}
+	for i, f := range filters {
+		s.snap.Filters[i].FilterInfo = f
+	}
+	return s
 }
 
-// Add counts an event in every filter of its mask.
-func (s *Stats) Add(ev *classify.Event) {
+// Apply counts events, each in every filter of its mask, under one lock: the
+// pipeline hands over the events of a whole batch at once.
+func (s *Stats) Apply(evs []classify.Event) {
+	if len(evs) == 0 {
+		return
+	}
 	s.mu.Lock()
-	for m, i := ev.Filters, 0; m != 0 && i < len(s.snap.Filters); m, i = m>>1, i+1 {
-		if m&1 != 0 {
-			s.snap.Filters[i].Add(ev)
+	for i := range evs {
+		ev := &evs[i]
+		for m, j := ev.Filters, 0; m != 0 && j < len(s.snap.Filters); m, j = m>>1, j+1 {
+			if m&1 != 0 {
+				s.snap.Filters[j].Add(ev)
+			}
 		}
 	}
 	s.mu.Unlock()
@@ -175,3 +185,49 @@ func (s *Stats) Snapshot() Snapshot {
 	c.Filters = append([]Filter(nil), s.snap.Filters...)
 	return c
 }
+
+// Answer returns the snapshot as the STATS object of the stats socket.
+func (s *Snapshot) Answer(version string) *protocol.StatsAnswer {
+	a := &protocol.StatsAnswer{
+		Version:  version,
+		Start:    s.Start.UTC().Format(protocol.TimeFormat),
+		Now:      s.Now.UTC().Format(protocol.TimeFormat),
+		Filters:  make([]protocol.Filter, len(s.Filters)),
+		Pending:  s.Pending,
+		Capture:  s.Capture,
+		Sessions: s.Sessions,
+	}
+	for i := range s.Filters {
+		f := &s.Filters[i]
+		rules := f.Rules
+		if rules == nil {
+			rules = []string{}
+		}
+		a.Filters[i] = protocol.Filter{
+			Name:        f.Name,
+			Direction:   f.Direction,
+			Rules:       rules,
+			Success:     f.Success,
+			Failure:     f.Failure,
+			Displaced:   f.Displaced,
+			HandshakeMS: f.Handshake.Distribution(),
+			SynAckMS:    f.SynAck.Distribution(),
+		}
+	}
+	return a
+}
+
+// Distribution summarizes the histogram in milliseconds, rounded to the
+// microsecond.
+func (h *Histogram) Distribution() protocol.Distribution {
+	return protocol.Distribution{
+		Count: h.Count,
+		P50:   ms(h.Quantile(0.5)),
+		P90:   ms(h.Quantile(0.9)),
+		P99:   ms(h.Quantile(0.99)),
+		Max:   ms(h.Max),
+	}
+}
+
+// ms converts nanoseconds to milliseconds rounded to the microsecond.
+func ms(ns int64) float64 { return math.Round(float64(ns)/1e3) / 1e3 }

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/tcpeek/tcpeek/internal/classify"
+	"github.com/tcpeek/tcpeek/internal/protocol"
 )
 
 func TestBounds(t *testing.T) {
@@ -37,8 +38,8 @@ func TestHistogram(t *testing.T) {
 		{"empty", nil, 0.5, 0, 0, 0},
 		{"one", []time.Duration{3 * time.Millisecond}, 0.5, 3 * time.Millisecond, 12, 1},
 		{"max caps", []time.Duration{1234 * time.Microsecond}, 1, 1234 * time.Microsecond, 0.001, 1},
-		{"p90 of 1..100 ms", ms(1, 100), 0.9, 90 * time.Millisecond, 10, 100},
-		{"p50 of 1..100 ms", ms(1, 100), 0.5, 50 * time.Millisecond, 10, 100},
+		{"p90 of 1..100 ms", msRange(1, 100), 0.9, 90 * time.Millisecond, 10, 100},
+		{"p50 of 1..100 ms", msRange(1, 100), 0.5, 50 * time.Millisecond, 10, 100},
 		{"beyond 100 s: interpolated up to the max", []time.Duration{200 * time.Second}, 0.5, 150 * time.Second, 0.001, 0},
 		{"negative is 0", []time.Duration{-5}, 0.5, 0, 0, 1},
 	}
@@ -84,7 +85,7 @@ func TestHistogramBucketEdges(t *testing.T) {
 	}
 }
 
-func ms(from, to int) []time.Duration {
+func msRange(from, to int) []time.Duration {
 	var out []time.Duration
 	for i := from; i <= to; i++ {
 		out = append(out, time.Duration(i)*time.Millisecond)
@@ -92,8 +93,8 @@ func ms(from, to int) []time.Duration {
 	return out
 }
 
-func TestAdd(t *testing.T) {
-	s := New(3, time.Unix(0, 0), 10)
+func TestApply(t *testing.T) {
+	s := New(make([]FilterInfo, 3), time.Unix(0, 0), 10)
 	evs := []classify.Event{
 		{Result: classify.Success, Filters: 0b011, Start: 0, End: 2e6, SynAck: 1e6, SawSynAck: true, DupSYN: 2},
 		{Result: classify.Success, Filters: 0b001, Start: 0, End: 1e6, DupSYNACK: 1},
@@ -103,16 +104,14 @@ func TestAdd(t *testing.T) {
 		{Result: classify.Abort, Filters: 0b100, SynAck: 5, SawSynAck: true, DupSYNACK: 1},
 		{Kind: classify.LateRetry, Filters: 0b110},
 	}
-	for i := range evs {
-		s.Add(&evs[i])
-	}
+	s.Apply(evs)
 	snap := s.Snapshot()
 	want := []struct {
 		succ Success
 		fail Failure
 	}{
-		{Success{2, 1, 1}, Failure{}},
-		{Success{1, 1, 0}, Failure{DupSYN: 1}},
+		{Success{Total: 2, DupSYN: 1, DupSYNACK: 1}, Failure{}},
+		{Success{Total: 1, DupSYN: 1}, Failure{DupSYN: 1}},
 		{Success{}, Failure{Total: 4, Timeout: 1, Reject: 1, Unreach: 1, Abort: 1, DupSYN: 2, DupSYNACK: 1}},
 	}
 	for i, w := range want {
@@ -125,9 +124,9 @@ func TestAdd(t *testing.T) {
 		t.Errorf("histogram counts wrong: %d %d %d", snap.Filters[0].Handshake.Count, snap.Filters[0].SynAck.Count, snap.Filters[2].SynAck.Count)
 	}
 	// The snapshot is a copy.
-	s.Add(&evs[0])
+	s.Apply(evs[:1])
 	if snap.Filters[0].Success.Total != 2 {
-		t.Error("snapshot changed after Add")
+		t.Error("snapshot changed after Apply")
 	}
 }
 
@@ -146,5 +145,39 @@ func TestObserveBucket(t *testing.T) {
 		if h.Buckets[want] != 1 {
 			t.Errorf("Observe(%d): not in bucket %d", d, want)
 		}
+	}
+}
+
+// TestAnswer checks the STATS object of a snapshot against literal JSON, so
+// that a renamed or swapped key fails.
+func TestAnswer(t *testing.T) {
+	s := New([]FilterInfo{
+		{Name: "RX", Direction: "RX", Rules: []string{"*:*"}},
+		{Name: "web", Direction: "ANY", Rules: []string{"10.0.0.0/8:80", "[2001:db8::/32]:443-444"}},
+	}, time.Date(2024, 3, 1, 9, 30, 0, 0, time.UTC), 1000)
+	s.Apply([]classify.Event{
+		{Result: classify.Success, Filters: 0b11, Start: 0, End: 2e6, SynAck: 1e6, SawSynAck: true, DupSYN: 1},
+		{Result: classify.Reject, Filters: 0b10, DupSYNACK: 2},
+	})
+	s.Update(time.Date(2024, 3, 1, 9, 31, 0, 5, time.UTC),
+		Capture{Packets: 1, Drops: 2, IfDrops: 3, BadChecksum: 4, Duplicates: 5, KernelFilter: "ebpf"},
+		Sessions{InProgress: 6, Overflow: 7, Displaced: 8, Evicted: 9})
+	s.SetPending(10)
+	snap := s.Snapshot()
+	got := string(protocol.Encode(snap.Answer("9.9.9")))
+	want := `{"version":"9.9.9","start":"2024-03-01T09:30:00.000000000Z","now":"2024-03-01T09:31:00.000000005Z",` +
+		`"filters":[{"name":"RX","direction":"RX","rules":["*:*"],` +
+		`"success":{"total":1,"dupsyn":1,"dupsynack":0},` +
+		`"failure":{"total":0,"timeout":0,"reject":0,"unreach":0,"abort":0,"dupsyn":0,"dupsynack":0},"displaced":0,` +
+		`"handshake_ms":{"count":1,"p50":1.875,"p90":1.975,"p99":1.998,"max":2},"synack_ms":{"count":1,"p50":0.95,"p90":0.99,"p99":0.999,"max":1}},` +
+		`{"name":"web","direction":"ANY","rules":["10.0.0.0/8:80","[2001:db8::/32]:443-444"],` +
+		`"success":{"total":1,"dupsyn":1,"dupsynack":0},` +
+		`"failure":{"total":1,"timeout":0,"reject":1,"unreach":0,"abort":0,"dupsyn":0,"dupsynack":1},"displaced":0,` +
+		`"handshake_ms":{"count":1,"p50":1.875,"p90":1.975,"p99":1.998,"max":2},"synack_ms":{"count":1,"p50":0.95,"p90":0.99,"p99":0.999,"max":1}}],` +
+		`"pending":10,` +
+		`"capture":{"packets":1,"drops":2,"ifdrops":3,"bad_checksum":4,"duplicates":5,"kernel_filter":"ebpf"},` +
+		`"sessions":{"in_progress":6,"max":1000,"overflow":7,"displaced":8,"evicted":9}}` + "\n"
+	if got != want {
+		t.Errorf("STATS\n got %s\nwant %s", got, want)
 	}
 }
