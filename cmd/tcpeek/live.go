@@ -9,6 +9,7 @@ import (
 	"os/signal"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -17,12 +18,18 @@ import (
 	"github.com/tcpeek/tcpeek/internal/logging"
 )
 
+// stopWithin is how long after SIGINT or SIGTERM a live tcpeek waits for
+// the reader of its output to take the last lines and the summary; the
+// socket is removed and the process exits within 2 s whatever the reader
+// does.
+const stopWithin = time.Second
+
 // addrRefresh is how often the interface's addresses are read again, so
 // that addresses added or removed while running are picked up.
 const addrRefresh = 2 * time.Second
 
 // runLive watches an interface until SIGINT or SIGTERM.
-func runLive(o *options, set *filter.Set, log *logging.Logger, stdout *os.File, errw *ttyWriter) int {
+func runLive(o *options, set *filter.Set, log *logging.Logger, out *outputs) int {
 	ifname := o.iface
 	if ifname == "" {
 		var err error
@@ -51,7 +58,7 @@ func runLive(o *options, set *filter.Set, log *logging.Logger, stdout *os.File, 
 		return 1
 	}
 	defer lv.Close()
-	m := newMonitor(o, set, log, stdout, errw, true)
+	m := newMonitor(o, set, log, out, true)
 	addrs, err := interfaceAddrs(ifname)
 	if err != nil {
 		log.Warnf("reading the addresses of %s: %v", ifname, err)
@@ -76,6 +83,9 @@ func runLive(o *options, set *filter.Set, log *logging.Logger, stdout *os.File, 
 	defer close(done)
 	go refreshAddrs(done, ifname, o.localNets, addrs, m, log)
 
+	// stopBy is when the end must be over: a stuck reader of the output
+	// may not delay it further (SPEC §11).
+	var stopBy atomic.Int64
 	go func() {
 		for {
 			select {
@@ -84,6 +94,7 @@ func runLive(o *options, set *filter.Set, log *logging.Logger, stdout *os.File, 
 					log.Noticef("SIGHUP ignored: tcpeek has nothing to reload; SIGINT or SIGTERM stop it")
 					continue
 				}
+				stopBy.Store(time.Now().Add(stopWithin).UnixNano())
 				log.Infof("%v: stopping", s)
 				m.pipe.Stop()
 				return
@@ -94,7 +105,11 @@ func runLive(o *options, set *filter.Set, log *logging.Logger, stdout *os.File, 
 	}()
 
 	runErr := m.pipe.Run(lv)
-	status := m.finish(ifname, runErr)
+	deadline := time.Now().Add(stopWithin)
+	if t := stopBy.Load(); t != 0 {
+		deadline = time.Unix(0, t)
+	}
+	status := m.finish(ifname, runErr, deadline)
 	if srv != nil {
 		if err := srv.Close(); err != nil {
 			log.Warnf("%v", err)

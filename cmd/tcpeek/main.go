@@ -58,18 +58,48 @@ func run(args []string, stdin *os.File, stdout, stderr *os.File) int {
 		fmt.Fprintf(stderr, "tcpeek: %v\nTry 'tcpeek --help' for more information.\n", err)
 		return 2
 	}
-	errw := &ttyWriter{w: stderr, terminal: isTerminal(stderr)}
-	log := logging.New(errw, "tcpeek", o.logLevel)
-	if o.syslog && !errw.terminal {
+	// A reader that went away makes writes fail with EPIPE instead of
+	// killing tcpeek: a live daemon keeps counting, -r | head ends
+	// quietly (see pipeline.Config.SinkFailed).
+	signal.Ignore(syscall.SIGPIPE)
+	out := &outputs{errw: &ttyWriter{w: stderr, terminal: isTerminal(stderr)}, stdout: stdout}
+	out.errOut = out.errw
+	live := o.read == ""
+	if live {
+		// Nothing a daemon writes, diagnostics included, may wait for the
+		// reader of stderr.
+		out.errLossy = output.NewLossyWriter(out.errw, lossyQueue, nil)
+		out.errOut = out.errLossy
+	}
+	log := logging.New(out.errOut, "tcpeek", o.logLevel)
+	if out.errLossy != nil {
+		what := "session lines" // and diagnostics, fewer
+		if o.json || o.quiet {
+			what = "lines of diagnostics"
+		}
+		out.errLossy.SetReport(func(n uint64) {
+			log.Warnf("%d %s dropped: the output was not read fast enough (the counts are complete)", n, what)
+		})
+	}
+	if o.syslog && !out.errw.terminal {
 		if err := log.UseSyslog("tcpeek"); err != nil {
 			fmt.Fprintf(stderr, "tcpeek: %v\n", err)
 			return 1
 		}
 	}
-	if o.read == "" {
-		return runLive(o, set, log, stdout, errw)
+	if live {
+		return runLive(o, set, log, out)
 	}
-	return runOffline(o, set, log, stdin, stdout, errw)
+	return runOffline(o, set, log, stdin, out)
+}
+
+// outputs are tcpeek's standard output and error, as the program writes
+// them.
+type outputs struct {
+	stdout   *os.File
+	errw     *ttyWriter          // stderr, shared with the progress line
+	errOut   io.Writer           // where stderr is written: errw, or errLossy live
+	errLossy *output.LossyWriter // live: stderr never makes anyone wait
 }
 
 // monitor is what the offline and live modes share: the pipeline and the
@@ -77,18 +107,19 @@ func run(args []string, stdin *os.File, stdout, stderr *os.File) int {
 type monitor struct {
 	o        *options
 	log      *logging.Logger
+	out      *outputs
+	live     bool
 	stats    *stats.Stats
 	pipe     *pipeline.Pipeline
-	errw     *ttyWriter          // stderr, shared with the progress line
 	errBuf   *bufio.Writer       // session lines and summary in text mode
 	errLines *lineWriter         // beneath errBuf: whole lines to the terminal
 	outBuf   *bufio.Writer       // JSON Lines
-	lossy    *output.LossyWriter // live: beneath errLines or outBuf, so that lines never stall the capture
+	outLossy *output.LossyWriter // live JSON: beneath outBuf, so that lines never stall the capture
 	writeErr error
 }
 
-// lossyQueue is how many bytes of session lines (about 10,000) wait for a
-// reader that does not keep up before lines are dropped.
+// lossyQueue is how many bytes of output (about 10,000 session lines) wait
+// for a reader that does not keep up before lines are dropped.
 const lossyQueue = 1 << 20
 
 // eventSink is a pipeline.Sink made of an output's two functions.
@@ -102,25 +133,18 @@ func (s eventSink) Flush() error                   { return s.flush() }
 
 // newMonitor sets up the pipeline of either mode; live, its counters start
 // now.
-func newMonitor(o *options, set *filter.Set, log *logging.Logger, stdout *os.File, errw *ttyWriter, live bool) *monitor {
-	m := &monitor{o: o, log: log}
-	m.errw = errw
-	var errDst, outDst io.Writer = errw, stdout
-	if live && !o.quiet {
+func newMonitor(o *options, set *filter.Set, log *logging.Logger, out *outputs, live bool) *monitor {
+	m := &monitor{o: o, log: log, out: out, live: live}
+	var outDst io.Writer = out.stdout
+	if live && o.json && !o.quiet {
 		// Session lines are written by the capture loop: a reader that
 		// stops reading must cost lines, not packets (and exact counts).
-		report := func(n uint64) {
+		m.outLossy = output.NewLossyWriter(out.stdout, lossyQueue, func(n uint64) {
 			log.Warnf("%d session lines dropped: the output was not read fast enough (the counts are complete)", n)
-		}
-		if o.json {
-			m.lossy = output.NewLossyWriter(stdout, lossyQueue, report)
-			outDst = m.lossy
-		} else {
-			m.lossy = output.NewLossyWriter(errw, lossyQueue, report)
-			errDst = m.lossy
-		}
+		})
+		outDst = m.outLossy
 	}
-	m.errLines = &lineWriter{w: errDst}
+	m.errLines = &lineWriter{w: out.errOut}
 	m.errBuf = bufio.NewWriterSize(m.errLines, 64<<10)
 	m.outBuf = bufio.NewWriterSize(outDst, 64<<10)
 	cfg := pipeline.Config{
@@ -131,6 +155,7 @@ func newMonitor(o *options, set *filter.Set, log *logging.Logger, stdout *os.Fil
 		ICMP:        o.icmp,
 		Checksum:    o.checksum,
 		Warnf:       log.Warnf,
+		SinkFailed:  m.sinkFailed,
 	}
 	switch {
 	case o.quiet:
@@ -149,6 +174,21 @@ func newMonitor(o *options, set *filter.Set, log *logging.Logger, stdout *os.Fil
 	m.pipe = pipeline.New(cfg)
 	m.stats = m.pipe.Stats()
 	return m
+}
+
+// sinkFailed is called once when writing the session lines failed: live,
+// tcpeek says so and keeps counting; offline, it stops reading (the reader
+// of -r ... | head has all it wanted).
+func (m *monitor) sinkFailed(err error) {
+	if !m.live {
+		m.pipe.Stop()
+		return
+	}
+	what := "writing the session lines failed (" + err.Error() + ")"
+	if errors.Is(err, syscall.EPIPE) {
+		what = "the reader of the session lines went away"
+	}
+	m.log.Warnf("%s: no more lines are written; tcpeek keeps counting (read the counters with tcpeekstat or at /metrics)", what)
 }
 
 // flushErr writes out all that was buffered for stderr.
@@ -245,29 +285,42 @@ func (m *monitor) openSocket(cred *credentials) (*server.Server, error) {
 
 // finish prints the summary (text) or the STATS line (JSON), flushes the
 // outputs, and returns the exit status given the error that ended the run.
-func (m *monitor) finish(name string, runErr error) int {
+// Live, it waits for the reader of the output no later than deadline: the
+// summary is written if its reader takes it by then, and otherwise
+// abandoned (a stuck reader cannot hold up the end of a daemon).
+func (m *monitor) finish(name string, runErr error, deadline time.Time) int {
 	m.writeErr = m.pipe.SinkErr()
-	if m.lossy != nil {
-		// The session lines first, however long the reader takes; the
-		// summary then goes straight out, never dropped.
-		m.flushErr()
-		m.outBuf.Flush()
-		if err := m.lossy.Close(); err != nil && m.writeErr == nil {
-			m.writeErr = err
-		}
-	}
 	snap := m.stats.Snapshot()
+	var summary []byte
 	if m.o.json {
-		m.outBuf.Write(protocol.Encode(snap.Answer(version)))
+		summary = protocol.Encode(snap.Answer(version))
 	} else {
-		output.WriteSummary(m.errBuf, &snap, output.SummaryOptions{ICMP: m.o.icmp})
+		summary = output.AppendSummary(nil, &snap, output.SummaryOptions{ICMP: m.o.icmp})
 	}
-	m.flushErr()
-	if err := m.outBuf.Flush(); err != nil && m.writeErr == nil {
-		m.writeErr = err
+	m.keep(m.flushErr())
+	m.keep(m.outBuf.Flush())
+	switch {
+	case !m.live:
+		if m.o.json {
+			_, err := m.outBuf.Write(summary)
+			m.keep(err)
+		} else {
+			_, err := m.errBuf.Write(summary)
+			m.keep(err)
+		}
+		m.keep(m.flushErr())
+		m.keep(m.outBuf.Flush())
+	case m.o.json && m.outLossy != nil:
+		_, err := m.outLossy.WriteAll(summary)
+		m.keep(err)
+	case m.o.json:
+		m.keep(writeBy(m.out.stdout, summary, deadline))
+	default:
+		_, err := m.out.errLossy.WriteAll(summary)
+		m.keep(err)
 	}
 	status := 0
-	if m.writeErr != nil && !errors.Is(m.writeErr, syscall.EPIPE) {
+	if m.writeErr != nil && !errors.Is(m.writeErr, syscall.EPIPE) && !errors.Is(m.writeErr, output.ErrNotRead) {
 		m.log.Errorf("writing the output: %v", m.writeErr)
 		status = 1
 	}
@@ -275,11 +328,44 @@ func (m *monitor) finish(name string, runErr error) int {
 		m.log.Errorf("%s: %v", name, runErr)
 		status = 1
 	}
+	if m.live {
+		// What is still queued, the summary included, gets until the
+		// deadline; a reader that is not there by then loses it.
+		if m.outLossy != nil {
+			m.outLossy.Drain(deadline)
+		}
+		m.out.errLossy.Drain(deadline)
+	}
 	return status
 }
 
+// keep records err as the output's error, unless there was one already.
+func (m *monitor) keep(err error) {
+	if err != nil && m.writeErr == nil {
+		m.writeErr = err
+	}
+}
+
+// writeBy writes b to f, giving up at deadline if f's reader does not take
+// it; the write then goes on in the background while the process exits.
+func writeBy(f *os.File, b []byte, deadline time.Time) error {
+	done := make(chan error, 1)
+	go func() {
+		_, err := f.Write(b)
+		done <- err
+	}()
+	t := time.NewTimer(time.Until(deadline))
+	defer t.Stop()
+	select {
+	case err := <-done:
+		return err
+	case <-t.C:
+		return output.ErrNotRead
+	}
+}
+
 // runOffline classifies the handshakes of a capture file.
-func runOffline(o *options, set *filter.Set, log *logging.Logger, stdin, stdout *os.File, errw *ttyWriter) int {
+func runOffline(o *options, set *filter.Set, log *logging.Logger, stdin *os.File, out *outputs) int {
 	cred, err := lookupUser(o.user)
 	if err != nil {
 		log.Errorf("-u %s: %v", o.user, err)
@@ -294,6 +380,7 @@ func runOffline(o *options, set *filter.Set, log *logging.Logger, stdin, stdout 
 		mu       sync.Mutex
 		closeIn  func()
 		pipe     *pipeline.Pipeline
+		closeSrv func() // removes the socket (-U) before an exit at once
 	)
 	stopNow := make(chan struct{})
 	sigs := make(chan os.Signal, 2)
@@ -310,6 +397,9 @@ func runOffline(o *options, set *filter.Set, log *logging.Logger, stdin, stdout 
 					log.Warnf("%v again: exiting now", s)
 					if closeIn != nil {
 						closeIn()
+					}
+					if closeSrv != nil {
+						closeSrv()
 					}
 					os.Exit(1)
 				}
@@ -367,8 +457,8 @@ func runOffline(o *options, set *filter.Set, log *logging.Logger, stdin, stdout 
 	}
 	if stopping.Load() {
 		// Stopped before anything was read: an empty summary.
-		m := newMonitor(o, set, log, stdout, errw, false)
-		return m.finish(op.name, nil)
+		m := newMonitor(o, set, log, out, false)
+		return m.finish(op.name, nil, time.Time{})
 	}
 	if op.err != nil {
 		log.Errorf("%v", op.err)
@@ -376,7 +466,7 @@ func runOffline(o *options, set *filter.Set, log *logging.Logger, stdin, stdout 
 	}
 	reader, name := op.r, op.name
 	log.Noticef("reading from %s, %s, link-type %s", name, reader.Format(), linkTypeNames(reader.LinkTypes()))
-	m := newMonitor(o, set, log, stdout, errw, false)
+	m := newMonitor(o, set, log, out, false)
 	mu.Lock()
 	pipe = m.pipe
 	if stopping.Load() {
@@ -390,10 +480,13 @@ func runOffline(o *options, set *filter.Set, log *logging.Logger, stdin, stdout 
 		return 1
 	}
 	defer stop()
+	mu.Lock()
+	closeSrv = stop
+	mu.Unlock()
 
 	stopProgress := func() {}
-	if !o.quiet && errw.terminal {
-		stopProgress = startProgress(errw, reader, op.size, m.stats)
+	if !o.quiet && out.errw.terminal {
+		stopProgress = startProgress(out.errw, reader, op.size, m.stats)
 	}
 	runErr := m.pipe.Run(reader)
 	m.pipe.Finish()
@@ -401,7 +494,7 @@ func runOffline(o *options, set *filter.Set, log *logging.Logger, stdin, stdout 
 	if m.pipe.Stopped() {
 		runErr = nil // the read was interrupted on purpose
 	}
-	return m.finish(name, runErr)
+	return m.finish(name, runErr, time.Time{})
 }
 
 // openInput opens the file to read: a path, or standard input for "-". It

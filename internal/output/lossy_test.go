@@ -167,3 +167,48 @@ func TestLossyWriterError(t *testing.T) {
 		t.Errorf("Close: %v, want %v", err, g.err)
 	}
 }
+
+// TestLossyWriterDrain checks the end of a live run: the summary is queued
+// whatever the room, and Drain waits for it no longer than the deadline
+// while the reader does not read, then returns nil once it did.
+func TestLossyWriterDrain(t *testing.T) {
+	g := newGate()
+	l := NewLossyWriter(g, 64, nil)
+	l.Write([]byte(lines(0, 7)))   // 63 bytes
+	<-g.entered                    // the goroutine took them and waits in the reader's Write
+	l.Write([]byte(lines(7, 14)))  // 63 more: the queue is full
+	l.Write([]byte(lines(14, 15))) // dropped
+	summary := strings.Repeat("summary\n", 100)
+	if n, err := l.WriteAll([]byte(summary)); n != len(summary) || err != nil {
+		t.Fatalf("WriteAll: %d, %v", n, err)
+	}
+	start := time.Now()
+	if err := l.Drain(start.Add(100 * time.Millisecond)); err != ErrNotRead {
+		t.Fatalf("Drain with a reader that does not read: %v, want ErrNotRead", err)
+	}
+	if waited := time.Since(start); waited < 100*time.Millisecond || waited > 5*time.Second {
+		t.Errorf("Drain waited %v for a 100 ms deadline", waited)
+	}
+	close(g.open)
+	if err := l.Drain(time.Now().Add(10 * time.Second)); err != nil {
+		t.Fatalf("Drain once the reader reads: %v", err)
+	}
+	if got, want := g.String(), lines(0, 14)+summary; got != want {
+		t.Errorf("the reader got %d bytes, want the 126 queued and the %d of the summary", len(got), len(summary))
+	}
+	if l.Dropped() != 1 {
+		t.Errorf("%d lines dropped, want 1", l.Dropped())
+	}
+}
+
+// TestLossyWriterDrainError returns the writer's error rather than waiting.
+func TestLossyWriterDrainError(t *testing.T) {
+	g := newGate()
+	g.err = errors.New("broken pipe")
+	close(g.open)
+	l := NewLossyWriter(g, 1<<10, nil)
+	l.Write([]byte("a\n"))
+	if err := l.Drain(time.Now().Add(10 * time.Second)); err != g.err {
+		t.Errorf("Drain: %v, want %v", err, g.err)
+	}
+}

@@ -157,11 +157,17 @@ type SummaryOptions struct {
 // lines tcpeek adds: Aborted per filter, the bad-checksum and copy counts,
 // session-table overflow and pending sessions when there are any.
 func WriteSummary(w io.Writer, snap *stats.Snapshot, o SummaryOptions) error {
+	_, err := w.Write(AppendSummary(nil, snap, o))
+	return err
+}
+
+// AppendSummary appends the summary that WriteSummary writes to b.
+func AppendSummary(b []byte, snap *stats.Snapshot, o SummaryOptions) []byte {
 	loc := o.Loc
 	if loc == nil {
 		loc = time.Local
 	}
-	b := []byte("\n========== TCPEEK SUMMARY ==========\n")
+	b = append(b, "\n========== TCPEEK SUMMARY ==========\n"...)
 	b = fmt.Appendf(b, "     from : %s\n", snap.Start.In(loc).Format("2006-01-02 15:04:05"))
 	b = fmt.Appendf(b, "       to : %s\n", snap.Now.In(loc).Format("2006-01-02 15:04:05"))
 	d := snap.Now.Sub(snap.Start)
@@ -200,7 +206,5 @@ func WriteSummary(w io.Writer, snap *stats.Snapshot, o SummaryOptions) error {
 			b = fmt.Appendf(b, " Pending: %d session\n", snap.Pending)
 		}
 	}
-	b = append(b, "====================================\n"...)
-	_, err := w.Write(b)
-	return err
+	return append(b, "====================================\n"...)
 }

@@ -72,6 +72,9 @@ type Config struct {
 	Clock func() time.Time
 	// Sink receives the ended sessions; nil counts them only.
 	Sink Sink
+	// SinkFailed, if not nil, is called once, on the pipeline's goroutine,
+	// with the Sink's first error; the pipeline counts on without it.
+	SinkFailed func(error)
 	// Warnf logs a warning (may be nil).
 	Warnf func(format string, args ...any)
 	// Seed seeds the classifier's hash (0: random); for tests.
@@ -164,6 +167,7 @@ func (p *Pipeline) deliver() {
 		p.written = true
 		for i := range p.events {
 			if p.sinkErr = s.Event(&p.events[i]); p.sinkErr != nil {
+				p.sinkFailed()
 				break
 			}
 		}
@@ -177,7 +181,15 @@ func (p *Pipeline) deliver() {
 func (p *Pipeline) flush() {
 	if s := p.cfg.Sink; s != nil && p.sinkErr == nil && p.written {
 		p.written = false
-		p.sinkErr = s.Flush()
+		if p.sinkErr = s.Flush(); p.sinkErr != nil {
+			p.sinkFailed()
+		}
+	}
+}
+
+func (p *Pipeline) sinkFailed() {
+	if p.cfg.SinkFailed != nil {
+		p.cfg.SinkFailed(p.sinkErr)
 	}
 }
 
