@@ -30,7 +30,14 @@ const addrRefresh = 2 * time.Second
 
 // runLive watches an interface until SIGINT or SIGTERM.
 func runLive(o *options, set *filter.Set, log *logging.Logger, out *outputs) int {
-	ifname := o.iface
+	var ifname string
+	switch {
+	case len(o.ifaces) > 1:
+		log.Errorf("-i given %d times: one interface for now", len(o.ifaces))
+		return 1
+	case len(o.ifaces) == 1:
+		ifname = o.ifaces[0]
+	}
 	if ifname == "" {
 		var err error
 		if ifname, err = defaultInterface(); err != nil {
@@ -64,6 +71,7 @@ func runLive(o *options, set *filter.Set, log *logging.Logger, out *outputs) int
 		log.Warnf("reading the addresses of %s: %v", ifname, err)
 	}
 	m.pipe.SetLocal(filter.NewLocal(addrs, o.localNets))
+	log.Debugf("local addresses: %s (of %s), networks: %s", addrList(addrs), ifname, netList(o.localNets))
 	if len(addrs) == 0 && len(o.localNets) == 0 {
 		log.Warnf("%s has no address yet: sessions count in RX or TX once it has one (or give --local-net)", ifname)
 	}
@@ -175,10 +183,30 @@ func refreshAddrs(done <-chan struct{}, ifname string, nets []netip.Prefix, cur 
 		}
 		cur = addrs
 		m.pipe.SetLocal(filter.NewLocal(addrs, nets))
-		var s []string
-		for _, a := range addrs {
-			s = append(s, a.String())
-		}
-		log.Infof("addresses of %s now: %s", ifname, strings.Join(s, " "))
+		log.Infof("addresses of %s now: %s", ifname, addrList(addrs))
 	}
+}
+
+// addrList joins addresses for a log line.
+func addrList(addrs []netip.Addr) string {
+	if len(addrs) == 0 {
+		return "none"
+	}
+	s := make([]string, len(addrs))
+	for i, a := range addrs {
+		s[i] = a.String()
+	}
+	return strings.Join(s, " ")
+}
+
+// netList joins networks for a log line.
+func netList(nets []netip.Prefix) string {
+	if len(nets) == 0 {
+		return "none"
+	}
+	s := make([]string, len(nets))
+	for i, n := range nets {
+		s[i] = n.String()
+	}
+	return strings.Join(s, " ")
 }

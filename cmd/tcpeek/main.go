@@ -13,6 +13,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -83,9 +84,14 @@ func run(args []string, stdin *os.File, stdout, stderr *os.File) int {
 	}
 	if o.syslog && !out.errw.terminal {
 		if err := log.UseSyslog("tcpeek"); err != nil {
-			fmt.Fprintf(stderr, "tcpeek: %v\n", err)
-			return 1
+			log.Warnf("--syslog: %v; logging to stderr instead", err)
 		}
+	}
+	for _, f := range set.Filters() {
+		log.Debugf("filter %s: %s %s", f.Name, f.Dir, strings.Join(f.RuleStrings(), ","))
+	}
+	for _, f := range set.Exclusions() {
+		log.Debugf("exclusion: %s %s", f.Dir, strings.Join(f.RuleStrings(), ","))
 	}
 	if live {
 		return runLive(o, set, log, out)
@@ -124,12 +130,18 @@ const lossyQueue = 1 << 20
 
 // eventSink is a pipeline.Sink made of an output's two functions.
 type eventSink struct {
-	event func(*classify.Event) error
-	flush func() error
+	event        func(*classify.Event) error
+	flush        func() error
+	failuresOnly bool // --failures-only: no lines for successes
 }
 
-func (s eventSink) Event(ev *classify.Event) error { return s.event(ev) }
-func (s eventSink) Flush() error                   { return s.flush() }
+func (s eventSink) Event(ev *classify.Event) error {
+	if s.failuresOnly && ev.Result == classify.Success {
+		return nil
+	}
+	return s.event(ev)
+}
+func (s eventSink) Flush() error { return s.flush() }
 
 // newMonitor sets up the pipeline of either mode; live, its counters start
 // now.
@@ -164,9 +176,9 @@ func newMonitor(o *options, set *filter.Set, log *logging.Logger, out *outputs, 
 		for _, f := range set.Filters() {
 			names = append(names, f.Name)
 		}
-		cfg.Sink = eventSink{output.NewJSONLines(m.outBuf, names).Event, m.outBuf.Flush}
+		cfg.Sink = eventSink{output.NewJSONLines(m.outBuf, names).Event, m.outBuf.Flush, o.failuresOnly}
 	default:
-		cfg.Sink = eventSink{output.NewText(m.errBuf, nil).Event, m.flushErr}
+		cfg.Sink = eventSink{output.NewText(m.errBuf, nil).Event, m.flushErr, o.failuresOnly}
 	}
 	if live {
 		cfg.Clock = time.Now
@@ -295,7 +307,7 @@ func (m *monitor) finish(name string, runErr error, deadline time.Time) int {
 	if m.o.json {
 		summary = protocol.Encode(snap.Answer(version))
 	} else {
-		summary = output.AppendSummary(nil, &snap, output.SummaryOptions{ICMP: m.o.icmp})
+		summary = output.AppendSummary(nil, &snap, output.SummaryOptions{ICMP: m.o.icmp, Live: m.live})
 	}
 	m.keep(m.flushErr())
 	m.keep(m.outBuf.Flush())
@@ -466,6 +478,7 @@ func runOffline(o *options, set *filter.Set, log *logging.Logger, stdin *os.File
 	}
 	reader, name := op.r, op.name
 	log.Noticef("reading from %s, %s, link-type %s", name, reader.Format(), linkTypeNames(reader.LinkTypes()))
+	log.Debugf("local networks: %s", netList(o.localNets))
 	m := newMonitor(o, set, log, out, false)
 	mu.Lock()
 	pipe = m.pipe

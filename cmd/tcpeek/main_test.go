@@ -272,6 +272,11 @@ func TestUsageErrors(t *testing.T) {
 		{[]string{"-r", "x", "--local-net", "10.0.0.0/33"}, `tcpeek: --local-net: "10.0.0.0/33" is not an address or network like 192.0.2.0/24 or 2001:db8::/32`},
 		{[]string{"-r", "x", "web:RX@%:80,443", "--local-net", "10.0.0.0/8"}, `tcpeek: filter "web:RX@%:80,443": port "80,443" is not a number (column 12)`},
 		{[]string{"-r", "x", "web:RX@*:80"}, `tcpeek: filter "web:RX@*:80": direction RX needs local addresses: give --local-net or use ANY`},
+		// The first hour of a new user.
+		{[]string{"-r", "a.pcap", "-r", "b.pcap"}, `tcpeek: -r given 2 times ("a.pcap", "b.pcap"...): tcpeek reads one capture; merge them first (mergecap -w all.pcapng a.pcap b.pcap)`},
+		{[]string{"-r", "x", "tcp", "port", "80"}, `tcpeek: filter "tcp": "tcp" is pcap-filter syntax, which tcpeek does not take: write filters as NAME:DIR@ADDR:PORT, e.g. web:RX@*:80 (see tcpeek --help) (column 1)`},
+		{[]string{"-r", "x", "webANY@*:80"}, `tcpeek: filter "webANY@*:80": missing ':' between the name and the direction: did you mean "web:ANY@*:80"? (column 4)`},
+		{[]string{"-r", "x", "pcap:ANY@*:80"}, `tcpeek: filter "pcap:ANY@*:80": name "pcap" is reserved: the socket's GET answer holds the capture counters under it; choose another name`},
 	}
 	for _, tc := range tests {
 		t.Run(strings.Join(tc.args, " "), func(t *testing.T) {

@@ -20,26 +20,27 @@ const defaultSocket = "/var/run/tcpeek/tcpeek.sock"
 
 // options is the parsed command line.
 type options struct {
-	iface       string
-	read        string
-	user        string
-	socket      string
-	socketSet   bool // -U was given
-	checksum    decode.Checksum
-	timeout     time.Duration
-	bufferMB    int
-	logLevel    logging.Level
-	quiet       bool
-	promisc     bool
-	icmp        bool
-	localNets   []netip.Prefix
-	json        bool
-	webAddr     string
-	maxSessions int
-	syslog      bool
-	help        bool
-	version     bool
-	exprs       []string
+	ifaces       []string // -i, in order: names, globs or any
+	read         string
+	user         string
+	socket       string
+	socketSet    bool // -U was given
+	checksum     decode.Checksum
+	timeout      time.Duration
+	bufferMB     int
+	logLevel     logging.Level
+	quiet        bool
+	promisc      bool
+	icmp         bool
+	localNets    []netip.Prefix
+	json         bool
+	webAddr      string
+	maxSessions  int
+	syslog       bool
+	failuresOnly bool
+	help         bool
+	version      bool
+	exprs        []string
 }
 
 // usageError is a mistake on the command line: exit status 2.
@@ -55,8 +56,10 @@ const usageText = `Usage: tcpeek [option]... [expression]...
 Watch TCP three-way handshakes and count which succeed, and which fail and how.
 
 Options:
-  -i, --interface=DEV    live capture on DEV (default: the first up,
-                         non-loopback interface with an address)
+  -i, --interface=DEV    live capture on DEV; repeatable; 'any' = every
+                         interface; a glob ('veth*') = every matching
+                         interface, present or future (default: the first
+                         up, non-loopback interface with an address)
   -r, --read=FILE        read a pcap or pcapng file (gzip-compressed too);
                          '-' reads standard input
   -u, --user=USER|UID    drop privileges to this user once the capture is open
@@ -73,6 +76,7 @@ Options:
                          debug (LOG_ prefix and 0-7 accepted; default notice)
       --syslog           log to syslog when stderr is not a terminal
   -q, --quiet            no real-time session lines
+      --failures-only    session lines (text or JSON) for failed attempts only
       --promisc          promiscuous mode
       --icmp             count ICMP/ICMPv6 destination unreachable as failures
       --local-net=CIDR   add to the local addresses (repeatable; needed for
@@ -111,9 +115,9 @@ func parseOptions(args []string) (*options, error) {
 		output      = fs.StringP("output", "o", "text", "")
 		maxSessions = fs.String("max-sessions", "1048576", "")
 		localNets   = fs.StringArray("local-net", nil, "")
+		reads       = fs.StringArrayP("read", "r", nil, "")
 	)
-	fs.StringVarP(&o.iface, "interface", "i", "", "")
-	fs.StringVarP(&o.read, "read", "r", "", "")
+	fs.StringArrayVarP(&o.ifaces, "interface", "i", nil, "")
 	fs.StringVarP(&o.user, "user", "u", "", "")
 	fs.StringVarP(&o.socket, "socket", "U", defaultSocket, "")
 	fs.BoolVarP(&o.quiet, "quiet", "q", false, "")
@@ -121,6 +125,7 @@ func parseOptions(args []string) (*options, error) {
 	fs.BoolVar(&o.icmp, "icmp", false, "")
 	fs.StringVar(&o.webAddr, "web.listen-address", "", "")
 	fs.BoolVar(&o.syslog, "syslog", false, "")
+	fs.BoolVar(&o.failuresOnly, "failures-only", false, "")
 	fs.BoolVarP(&o.help, "help", "h", false, "")
 	fs.BoolVarP(&o.version, "version", "v", false, "")
 	if err := fs.Parse(args); err != nil {
@@ -134,11 +139,20 @@ func parseOptions(args []string) (*options, error) {
 	if fs.Changed("interface") && fs.Changed("read") {
 		return nil, usagef("-i and -r cannot be used together: capture live or read a file")
 	}
-	if fs.Changed("read") && o.read == "" {
-		return nil, usagef("-r needs a file name ('-' for standard input)")
+	switch len(*reads) {
+	case 0:
+	case 1:
+		o.read = (*reads)[0]
+		if o.read == "" {
+			return nil, usagef("-r needs a file name ('-' for standard input)")
+		}
+	default:
+		return nil, usagef("-r given %d times (%q, %q...): tcpeek reads one capture; merge them first (mergecap -w all.pcapng a.pcap b.pcap)", len(*reads), (*reads)[0], (*reads)[1])
 	}
-	if fs.Changed("interface") && o.iface == "" {
-		return nil, usagef("-i needs an interface name")
+	for _, i := range o.ifaces {
+		if i == "" {
+			return nil, usagef("-i needs an interface name")
+		}
 	}
 	switch *checksum {
 	case "0", "1", "2":

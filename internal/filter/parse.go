@@ -61,9 +61,17 @@ func Parse(expr string) (*Filter, error) {
 	if colon >= 0 {
 		nameTok = expr[:colon]
 	}
+	if pcapFilterWords[strings.ToLower(expr)] {
+		return nil, p.errAt(0, "%q is pcap-filter syntax, which tcpeek does not take: write filters as NAME:DIR@ADDR:PORT, e.g. web:RX@*:80 (see tcpeek --help)", expr)
+	}
 	if at := strings.IndexByte(nameTok, '@'); at >= 0 {
 		if _, ok := parseDir(nameTok[:at]); ok {
 			return nil, p.errAt(0, "missing ':' before the direction, e.g. \"web:RX@...\" or \":RX@...\"")
+		}
+		for _, d := range []string{"RX", "TX", "ANY"} {
+			if n := at - len(d); n > 0 && asciiEqualFold(nameTok[n:at], d) {
+				return nil, p.errAt(n, "missing ':' between the name and the direction: did you mean %q?", strings.TrimRight(nameTok[:n], "_.-")+":"+expr[n:])
+			}
 		}
 	}
 	for i := 0; i < len(nameTok); i++ {
@@ -124,6 +132,15 @@ func Parse(expr string) (*Filter, error) {
 		start = end + 1
 	}
 	return f, nil
+}
+
+// pcapFilterWords are the words that begin pcap-filter expressions
+// (tcpdump's), which users pass by habit.
+var pcapFilterWords = map[string]bool{
+	"tcp": true, "udp": true, "icmp": true, "icmp6": true, "ip": true, "ip6": true,
+	"port": true, "portrange": true, "host": true, "net": true, "src": true, "dst": true,
+	"and": true, "or": true, "not": true, "proto": true, "ether": true, "vlan": true,
+	"arp": true, "greater": true, "less": true,
 }
 
 // nextRuleEnd returns the end of the rule that starts at rules[start:]: the

@@ -97,6 +97,10 @@ func (l *Local) Empty() bool {
 
 // Set is the whole filter configuration: the named filters in order, the
 // default filters first, and the exclusion filters. It is immutable.
+// ReservedName is the one name a filter may not have: GET answers the
+// capture counters as an object of that name beside the filters'.
+const ReservedName = "pcap"
+
 type Set struct {
 	named []*Filter
 	excl  []*Filter
@@ -135,6 +139,9 @@ func NewSet(exprs []string, haveLocal bool) (*Set, error) {
 		if f.Name == "" {
 			s.excl = append(s.excl, f)
 			continue
+		}
+		if f.Name == ReservedName {
+			return nil, &Error{Expr: e, Msg: fmt.Sprintf("name %q is reserved: the socket's GET answer holds the capture counters under it; choose another name", f.Name)}
 		}
 		if prev, ok := names[f.Name]; ok {
 			if prev == "" {

@@ -203,6 +203,8 @@ func TestNewSetErrors(t *testing.T) {
 		{"duplicate TX", []string{"TX:TX@*:80"}, true, `filter "TX:TX@*:80": name "TX" is already used by a default filter`},
 		{"duplicate ALL", []string{"ALL:ANY@*:80"}, false, `filter "ALL:ANY@*:80": name "ALL" is already used by a default filter`},
 		{"ALL with local", []string{"ALL:ANY@*:80"}, true, ""},
+		{"pcap is reserved", []string{"pcap:ANY@*:80"}, true, `filter "pcap:ANY@*:80": name "pcap" is reserved: the socket's GET answer holds the capture counters under it; choose another name`},
+		{"PCAP is not", []string{"PCAP:ANY@*:80"}, true, ""},
 		{"names are case-sensitive", []string{"rx:ANY@*:80"}, true, ""},
 		{"exclusions have no name", []string{":ANY@*:80", ":ANY@*:80"}, true, ""},
 		{"64 filters with local", many(62, "f"), true, ""},

@@ -150,6 +150,7 @@ func append3(b []byte, n int) []byte {
 // SummaryOptions says what the summary shows.
 type SummaryOptions struct {
 	ICMP bool           // show the ICMP Unreachable line (--icmp)
+	Live bool           // a live capture: show the sessions still in progress
 	Loc  *time.Location // time zone of from/to (nil: local time)
 }
 
@@ -168,8 +169,13 @@ func AppendSummary(b []byte, snap *stats.Snapshot, o SummaryOptions) []byte {
 		loc = time.Local
 	}
 	b = append(b, "\n========== TCPEEK SUMMARY ==========\n"...)
-	b = fmt.Appendf(b, "     from : %s\n", snap.Start.In(loc).Format("2006-01-02 15:04:05"))
-	b = fmt.Appendf(b, "       to : %s\n", snap.Now.In(loc).Format("2006-01-02 15:04:05"))
+	from, to := "-", "-" // a capture without packets has no times
+	if snap.Capture.Packets > 0 || o.Live {
+		from = snap.Start.In(loc).Format("2006-01-02 15:04:05")
+		to = snap.Now.In(loc).Format("2006-01-02 15:04:05")
+	}
+	b = fmt.Appendf(b, "     from : %s\n", from)
+	b = fmt.Appendf(b, "       to : %s\n", to)
 	d := snap.Now.Sub(snap.Start)
 	if d < 0 {
 		d = 0
@@ -197,13 +203,17 @@ func AppendSummary(b []byte, snap *stats.Snapshot, o SummaryOptions) []byte {
 	b = fmt.Appendf(b, "   ifdrop : %d\n", snap.Capture.IfDrops)
 	b = fmt.Appendf(b, "   badsum : %d\n", snap.Capture.BadChecksum)
 	b = fmt.Appendf(b, "   copies : %d\n", snap.Capture.Duplicates)
-	if snap.Sessions.Overflow > 0 || snap.Pending > 0 {
+	inProgress := o.Live && snap.Sessions.InProgress > 0
+	if snap.Sessions.Overflow > 0 || snap.Pending > 0 || inProgress {
 		b = append(b, "------------------------------------\n"...)
 		if snap.Sessions.Overflow > 0 {
 			b = fmt.Appendf(b, " Untracked (table full): %d SYN\n", snap.Sessions.Overflow)
 		}
 		if snap.Pending > 0 {
 			b = fmt.Appendf(b, " Pending: %d session\n", snap.Pending)
+		}
+		if inProgress {
+			b = fmt.Appendf(b, " In progress: %d session\n", snap.Sessions.InProgress)
 		}
 	}
 	return append(b, "====================================\n"...)
