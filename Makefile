@@ -1,7 +1,7 @@
 # tcpeek: build the two static binaries, run the tests.
 GO      ?= go
-VERSION ?= 1.0.0
-LDFLAGS := -s -w -X main.version=$(VERSION)
+# The version comes from the repository (git tags), which go build records.
+LDFLAGS := -s -w
 export CGO_ENABLED = 0
 
 .PHONY: all build test race bench fuzz vet clean
@@ -9,7 +9,7 @@ export CGO_ENABLED = 0
 all: build
 
 build:
-	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o . ./cmd/...
+	$(GO) build -trimpath -buildvcs=auto -ldflags '$(LDFLAGS)' -o . ./cmd/...
 
 # test is what CI runs (.ci/run): vet, then every test with the race detector.
 test:

@@ -29,10 +29,11 @@ import (
 	"github.com/tcpeek/tcpeek/internal/protocol"
 	"github.com/tcpeek/tcpeek/internal/server"
 	"github.com/tcpeek/tcpeek/internal/stats"
+	versionpkg "github.com/tcpeek/tcpeek/internal/version"
 )
 
 // version is tcpeek's version, also reported in STATS.
-var version = "1.0.0"
+var version = versionpkg.String()
 
 func main() {
 	os.Exit(run(os.Args[1:], os.Stdin, os.Stdout, os.Stderr))

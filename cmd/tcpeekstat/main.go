@@ -13,10 +13,11 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/tcpeek/tcpeek/internal/protocol"
+	versionpkg "github.com/tcpeek/tcpeek/internal/version"
 )
 
-// version is tcpeekstat's version (set at build time with -X main.version).
-var version = "1.0.0"
+// version is tcpeekstat's version.
+var version = versionpkg.String()
 
 // defaultSocket is where tcpeek's stats socket lives unless -U says otherwise.
 const defaultSocket = protocol.DefaultSocketPath

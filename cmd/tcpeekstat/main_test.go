@@ -529,8 +529,8 @@ func TestHelpVersion(t *testing.T) {
 		{[]string{"-h"}, usageText},
 		{[]string{"--help"}, usageText},
 		{[]string{"-g", "--help"}, usageText},
-		{[]string{"-v"}, "tcpeekstat 1.0.0\n"},
-		{[]string{"--version"}, "tcpeekstat 1.0.0\n"},
+		{[]string{"-v"}, "tcpeekstat " + version + "\n"},
+		{[]string{"--version"}, "tcpeekstat " + version + "\n"},
 	} {
 		code, stdout, stderr := tcpeekstat(tt.args...)
 		if code != 0 || stdout != tt.want || stderr != "" {
