@@ -86,6 +86,10 @@ func runLive(o *options, set *filter.Set, log *logging.Logger, out *outputs) int
 	defer stop()
 	log.Noticef("listening on %s, link-type %s, capture size %d bytes, buffer size %d MB",
 		ifname, linkTypeName(lv.LinkType()), capture.SnapLen, o.bufferMB)
+	// Ready means that the socket answers (systemd Type=notify).
+	if err := notifyService("READY=1"); err != nil {
+		log.Warnf("%v", err)
+	}
 
 	done := make(chan struct{})
 	defer close(done)
@@ -104,6 +108,7 @@ func runLive(o *options, set *filter.Set, log *logging.Logger, out *outputs) int
 				}
 				stopBy.Store(time.Now().Add(stopWithin).UnixNano())
 				log.Infof("%v: stopping", s)
+				notifyService("STOPPING=1")
 				m.pipe.Stop()
 				return
 			case <-done:
