@@ -10,6 +10,13 @@ import (
 	"golang.org/x/sys/unix"
 )
 
+// The multicast groups of link and address notifications (RTMGRP_*).
+const (
+	rtmgrpLink       = 0x1
+	rtmgrpIPv4Ifaddr = 0x10
+	rtmgrpIPv6Ifaddr = 0x100
+)
+
 // Receive buffer sizes of the socket. The kernel's default (rmem_default,
 // about 208 KiB) holds some 500 notifications; a node where pods come and
 // go in bursts may need more, and an overrun doubles it.

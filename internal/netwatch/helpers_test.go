@@ -288,6 +288,7 @@ type recorder struct {
 	mu     sync.Mutex
 	cond   *sync.Cond
 	states []State
+	times  []time.Time // when each State was handed out
 }
 
 func newRecorder() *recorder {
@@ -299,6 +300,7 @@ func newRecorder() *recorder {
 func (r *recorder) add(st State) {
 	r.mu.Lock()
 	r.states = append(r.states, st)
+	r.times = append(r.times, time.Now())
 	r.mu.Unlock()
 	r.cond.Broadcast()
 }

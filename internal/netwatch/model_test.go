@@ -98,7 +98,7 @@ func TestTracker(t *testing.T) {
 				{msgs: cat(newLink(8, "v0", 0), newAddr4(8, "10.0.0.9")), ifs: "v0:8", local: "10.0.0.9",
 					changes: []string{"interface v0 is back (index 8): capture resumes", "address 10.0.0.9 added on v0"}},
 				{msgs: newLink(8, "v0", iffUp|iffRunning), ifs: "v0:8", local: "10.0.0.9"}, // flags only
-				{msgs: newLink(6, "v0", iffUp), ifs: "v0:8", local: "10.0.0.9"},           // the name is taken
+				{msgs: newLink(6, "v0", iffUp), ifs: "v0:8", local: "10.0.0.9"},            // the name is taken
 			},
 		},
 		{
@@ -149,7 +149,7 @@ func TestTracker(t *testing.T) {
 				{msgs: delAddr4(2, "10.1.1.1"), ifs: "lo:1 eth0:2 eth1:3", local: "10.1.1.1 127.0.0.1 ::1",
 					changes: []string{"address 10.1.1.1 removed from eth0"}},
 				{msgs: cat(newLink(4, "tun0", iffUp|iffPointToPt), ptp, newAddr6(4, "fe80::8", 0)), ifs: "lo:1 eth0:2 eth1:3 tun0:4",
-					local: "10.1.1.1 10.8.0.2 127.0.0.1 ::1 fe80::8",
+					local:   "10.1.1.1 10.8.0.2 127.0.0.1 ::1 fe80::8",
 					changes: []string{"interface tun0 appeared (index 4)", "address 10.8.0.2 peer 10.8.0.1 added on tun0", "address fe80::8%tun0 added on tun0"}},
 				{msgs: newLink(4, "wg0", iffUp|iffPointToPt), ifs: "lo:1 eth0:2 eth1:3 wg0:4",
 					local:   "10.1.1.1 10.8.0.2 127.0.0.1 ::1 fe80::8",

@@ -55,10 +55,6 @@ const (
 	// out of a link dump; older kernels ignore the bit.
 	rtextFilterSkipStats = 1 << 3
 
-	rtmgrpLink       = 0x1
-	rtmgrpIPv4Ifaddr = 0x10
-	rtmgrpIPv6Ifaddr = 0x100
-
 	iffUp          = 0x1
 	iffBroadcast   = 0x2
 	iffLoopback    = 0x8
