@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -32,6 +33,7 @@ type sock struct {
 	rc     syscall.RawConn
 	pid    uint32
 	rcvbuf int
+	closed atomic.Bool // set before the file is closed
 }
 
 // dial opens a NETLINK_ROUTE socket subscribed to link, IPv4 address and
@@ -108,10 +110,12 @@ func (s *sock) Receive(b []byte) (int, error) {
 }
 
 // mapErr turns the errors of a RawConn call (err) and of the system call
-// in it (serr) into the errors conn documents.
+// in it (serr) into the errors conn documents. A RawConn reports a closed
+// file with internal/poll's ErrFileClosing, which is not os.ErrClosed:
+// the closed flag tells.
 func (s *sock) mapErr(err, serr error) error {
 	switch {
-	case errors.Is(err, os.ErrClosed):
+	case err != nil && (s.closed.Load() || errors.Is(err, os.ErrClosed)):
 		return errClosed
 	case errors.Is(err, os.ErrDeadlineExceeded):
 		return errDeadline
@@ -127,9 +131,10 @@ func (s *sock) mapErr(err, serr error) error {
 func (s *sock) PortID() uint32 { return s.pid }
 
 // SetDeadline sets the deadline of Receive.
-func (s *sock) SetDeadline(t time.Time) error { return s.f.SetReadDeadline(t) }
+func (s *sock) SetDeadline(t time.Time) error { return s.mapErr(s.f.SetReadDeadline(t), nil) }
 
-// GrowBuffer doubles the receive buffer, up to sockBufMax.
+// GrowBuffer doubles the receive buffer, up to sockBufMax (as far as
+// rmem_max allows once privileges are dropped).
 func (s *sock) GrowBuffer() int {
 	s.rc.Control(func(fd uintptr) {
 		s.setBuffer(int(fd), min(s.rcvbuf, sockBufMax)) // the kernel doubles what it is given
@@ -138,4 +143,7 @@ func (s *sock) GrowBuffer() int {
 }
 
 // Close closes the socket.
-func (s *sock) Close() error { return s.f.Close() }
+func (s *sock) Close() error {
+	s.closed.Store(true)
+	return s.f.Close()
+}

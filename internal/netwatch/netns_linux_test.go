@@ -426,6 +426,27 @@ func TestNetnsDefault(t *testing.T) {
 	ipIn(t, ns, "link", "set", "e2", "name", "e3")
 	f := &follower{t: t, name: "default", r: r}
 	f.expect("rename", hasIf("e3", 0), []string{fmt.Sprintf("interface e2 (index %d) renamed e3: still captured (followed by index, as -i e2)", ifindex(t, ns, "e3"))})
+
+	// Close wakes the goroutine blocked in its read, which ends quietly.
+	closed := make(chan error, 1)
+	go func() { closed <- w.Close() }()
+	select {
+	case err := <-closed:
+		if err != nil {
+			t.Errorf("Close: %v", err)
+		}
+	case <-time.After(stepTimeout):
+		t.Fatalf("Close did not return within %v", stepTimeout)
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, st := range r.states {
+		for _, c := range st.Changes {
+			if c.Kind == Failed || c.Kind == Resynced {
+				t.Errorf("change %q: closing is no failure", c.Msg)
+			}
+		}
+	}
 }
 
 // TestNetnsOverrun fills the socket's buffer while the caller is busy: the

@@ -153,7 +153,8 @@ func (w *Watcher) State() State {
 // the watcher's goroutine: while it runs, notifications queue in the
 // socket, and if they overrun its buffer the watcher reads every interface
 // and address again (a Resynced change), so a slow fn delays updates but
-// loses none. Start does nothing after the first call or after Close.
+// loses none. fn must not be nil. Start does nothing after the first call
+// or after Close.
 func (w *Watcher) Start(fn func(State)) {
 	w.startOnce.Do(func() {
 		w.mu.Lock()
@@ -196,6 +197,11 @@ func (w *Watcher) run(fn func(State)) {
 			err = w.resync(err)
 		}
 		for retry := w.retry; err != nil; retry = min(2*retry, retryMax) {
+			select {
+			case <-w.stop:
+				return // closing: the error is Close's doing
+			default:
+			}
 			if errors.Is(err, errClosed) {
 				return
 			}
