@@ -400,6 +400,61 @@ func TestNetnsFollow(t *testing.T) {
 	sel.expect("barrier", hasLocal([]string{"10.0.3.2"}, "192.0.2.7", "127.0.0.1"), []string{"address 10.0.3.2 added on v0"}, "other0")
 }
 
+// TestNetnsLatency measures how long an address added takes to reach the
+// watcher's caller when the test adds it itself, with an RTM_NEWADDR
+// request (no ip process to start): from the request to the update.
+func TestNetnsLatency(t *testing.T) {
+	requireNetns(t)
+	ns := newNetns(t)
+	ipIn(t, ns, "link", "add", "v0", "type", "bridge")
+	index := ifindex(t, ns, "v0")
+	_, r := openIn(t, ns, "v0")
+	f := &follower{t: t, name: "latency", r: r}
+	var s *sock
+	if err := inNetns(ns, func() (err error) { s, err = dial(); return err }); err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	buf := make([]byte, 1<<16)
+	var lat []time.Duration
+	for i := 1; i <= 50; i++ {
+		a := netip.AddrFrom4([4]byte{10, 2, 0, byte(i)})
+		req := nlmsg(rtmNewAddr, nlmFRequest|unix.NLM_F_ACK|unix.NLM_F_CREATE|unix.NLM_F_EXCL, uint32(i), 0,
+			addrBody(afInet, 32, 0, int32(index), rtattr(ifaLocal, a.AsSlice()), rtattr(ifaAddress, a.AsSlice())))
+		t0 := time.Now()
+		if err := s.Send(req); err != nil {
+			t.Fatal(err)
+		}
+		// The acknowledgement, among the notifications this socket gets too.
+		for acked := false; !acked; {
+			s.SetDeadline(time.Now().Add(stepTimeout))
+			n, err := s.Receive(buf)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for d := buf[:n]; len(d) > 0; {
+				h, body, rest, err := nextMessage(d)
+				if err != nil {
+					t.Fatal(err)
+				}
+				d = rest
+				if h.Type == nlmsgError && h.Seq == uint32(i) {
+					if errno, _ := parseErrno(body); errno != 0 {
+						t.Fatalf("adding %v: %v", a, syscall.Errno(errno))
+					}
+					acked = true
+				}
+			}
+		}
+		_, at := f.expect("address "+a.String(), hasLocal([]string{a.String()}), nil)
+		lat = append(lat, r.at(at).Sub(t0))
+	}
+	slices.Sort(lat)
+	t.Logf("latency from an RTM_NEWADDR request to the watcher's update, over %d additions: min %v median %v max %v "+
+		"(the 2 s polling it replaces: 1 s on average, %.0fx the median)",
+		len(lat), lat[0], lat[len(lat)/2], lat[len(lat)-1], float64(time.Second)/float64(lat[len(lat)/2]))
+}
+
 // TestNetnsDefault checks the interface picked without -i: none in a
 // namespace with only lo, the first up one with an address otherwise, and
 // followed by index like a name given.
