@@ -26,6 +26,9 @@
 //     Interfaces that appear later are matched too.
 //   - "any" selects every interface, present or future; the local
 //     addresses are every address of the host.
+//   - No -i (the zero Selector): Open picks the first interface, by index,
+//     that is up, is not a loopback and has an address (SPEC §1), and
+//     follows it as if it had been named.
 //
 // The addresses are IFA_LOCAL's when a message has it (on point-to-point
 // links IFA_ADDRESS is the peer's), else IFA_ADDRESS's. Tentative IPv6
