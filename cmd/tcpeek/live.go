@@ -1,13 +1,9 @@
 package main
 
 import (
-	"errors"
-	"fmt"
-	"net"
 	"net/netip"
 	"os"
 	"os/signal"
-	"slices"
 	"strings"
 	"sync/atomic"
 	"syscall"
@@ -16,6 +12,7 @@ import (
 	"github.com/tcpeek/tcpeek/internal/capture"
 	"github.com/tcpeek/tcpeek/internal/filter"
 	"github.com/tcpeek/tcpeek/internal/logging"
+	"github.com/tcpeek/tcpeek/internal/netwatch"
 )
 
 // stopWithin is how long after SIGINT or SIGTERM a live tcpeek waits for
@@ -24,27 +21,25 @@ import (
 // does.
 const stopWithin = time.Second
 
-// addrRefresh is how often the interface's addresses are read again, so
-// that addresses added or removed while running are picked up.
-const addrRefresh = 2 * time.Second
-
-// runLive watches an interface until SIGINT or SIGTERM.
+// runLive watches the interfaces of -i until SIGINT or SIGTERM.
 func runLive(o *options, set *filter.Set, log *logging.Logger, out *outputs) int {
-	var ifname string
-	switch {
-	case len(o.ifaces) > 1:
-		log.Errorf("-i given %d times: one interface for now", len(o.ifaces))
+	// The interfaces and the host's addresses, followed by netlink.
+	w, err := netwatch.Open(o.sel)
+	if err != nil {
+		log.Errorf("%v", err)
 		return 1
-	case len(o.ifaces) == 1:
-		ifname = o.ifaces[0]
 	}
-	if ifname == "" {
-		var err error
-		if ifname, err = defaultInterface(); err != nil {
-			log.Errorf("%v", err)
-			return 1
-		}
+	defer w.Close()
+	st := w.State()
+	if len(st.Missing) > 0 {
+		log.Errorf("no interface %s (ip link lists them)", strings.Join(st.Missing, ", "))
+		return 1
 	}
+	if len(st.Interfaces) != 1 || o.sel.IsAny() || len(o.sel.Globs()) > 0 {
+		log.Errorf("-i %s: one interface for now", o.sel)
+		return 1
+	}
+	ifname := st.Interfaces[0].Name
 	// Signals are caught from the start: the socket answers before the
 	// capture loop runs, and a SIGTERM sent as soon as it answers must
 	// still print the summary and remove the socket, not kill tcpeek.
@@ -66,15 +61,19 @@ func runLive(o *options, set *filter.Set, log *logging.Logger, out *outputs) int
 	}
 	defer lv.Close()
 	m := newMonitor(o, set, log, out, true)
-	addrs, err := interfaceAddrs(ifname)
-	if err != nil {
-		log.Warnf("reading the addresses of %s: %v", ifname, err)
-	}
-	m.pipe.SetLocal(filter.NewLocal(addrs, o.localNets))
-	log.Debugf("local addresses: %s (of %s), networks: %s", addrList(addrs), ifname, netList(o.localNets))
-	if len(addrs) == 0 && len(o.localNets) == 0 {
+	m.pipe.SetLocal(filter.NewLocal(st.Local, o.localNets))
+	log.Debugf("local addresses: %s (of %s), networks: %s", addrList(st.Local), ifname, netList(o.localNets))
+	if len(st.Local) == 0 && len(o.localNets) == 0 {
 		log.Warnf("%s has no address yet: sessions count in RX or TX once it has one (or give --local-net)", ifname)
 	}
+	// An address added is local for the next packet (SPEC §3).
+	w.Start(func(st netwatch.State) {
+		for _, c := range st.Changes {
+			log.Noticef("%s", c.Msg)
+		}
+		m.pipe.SetLocal(filter.NewLocal(st.Local, o.localNets))
+		log.Debugf("local addresses: %s", addrList(st.Local))
+	})
 
 	// Signals are handled: from here on, an answer on the socket or
 	// /metrics means that the daemon is set up.
@@ -93,7 +92,6 @@ func runLive(o *options, set *filter.Set, log *logging.Logger, out *outputs) int
 
 	done := make(chan struct{})
 	defer close(done)
-	go refreshAddrs(done, ifname, o.localNets, addrs, m, log)
 
 	// stopBy is when the end must be over: a stuck reader of the output
 	// may not delay it further (SPEC §11).
@@ -129,67 +127,6 @@ func runLive(o *options, set *filter.Set, log *logging.Logger, out *outputs) int
 		}
 	}
 	return status
-}
-
-// defaultInterface returns the first interface that is up, is not a
-// loopback and has an address.
-func defaultInterface() (string, error) {
-	ifs, err := net.Interfaces()
-	if err != nil {
-		return "", fmt.Errorf("listing the network interfaces: %w", err)
-	}
-	for _, ifi := range ifs {
-		if ifi.Flags&net.FlagUp == 0 || ifi.Flags&net.FlagLoopback != 0 {
-			continue
-		}
-		if addrs, err := ifi.Addrs(); err == nil && len(addrs) > 0 {
-			return ifi.Name, nil
-		}
-	}
-	return "", errors.New("no interface is up with an address; name one with -i")
-}
-
-// interfaceAddrs returns the IPv4 and IPv6 addresses of an interface.
-func interfaceAddrs(ifname string) ([]netip.Addr, error) {
-	ifi, err := net.InterfaceByName(ifname)
-	if err != nil {
-		return nil, err
-	}
-	as, err := ifi.Addrs()
-	if err != nil {
-		return nil, err
-	}
-	var out []netip.Addr
-	for _, a := range as {
-		if n, ok := a.(*net.IPNet); ok {
-			if ip, ok := netip.AddrFromSlice(n.IP); ok {
-				out = append(out, ip.Unmap())
-			}
-		}
-	}
-	slices.SortFunc(out, netip.Addr.Compare)
-	return out, nil
-}
-
-// refreshAddrs reads the interface's addresses again every addrRefresh and
-// gives the classifier's filters a new local set when they changed.
-func refreshAddrs(done <-chan struct{}, ifname string, nets []netip.Prefix, cur []netip.Addr, m *monitor, log *logging.Logger) {
-	tick := time.NewTicker(addrRefresh)
-	defer tick.Stop()
-	for {
-		select {
-		case <-done:
-			return
-		case <-tick.C:
-		}
-		addrs, err := interfaceAddrs(ifname)
-		if err != nil || slices.Equal(addrs, cur) {
-			continue
-		}
-		cur = addrs
-		m.pipe.SetLocal(filter.NewLocal(addrs, nets))
-		log.Infof("addresses of %s now: %s", ifname, addrList(addrs))
-	}
 }
 
 // addrList joins addresses for a log line.

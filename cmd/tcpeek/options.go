@@ -13,6 +13,7 @@ import (
 
 	"github.com/tcpeek/tcpeek/internal/decode"
 	"github.com/tcpeek/tcpeek/internal/logging"
+	"github.com/tcpeek/tcpeek/internal/netwatch"
 )
 
 // defaultSocket is where the stats socket lives unless -U says otherwise.
@@ -20,7 +21,8 @@ const defaultSocket = "/var/run/tcpeek/tcpeek.sock"
 
 // options is the parsed command line.
 type options struct {
-	ifaces       []string // -i, in order: names, globs or any
+	ifaces       []string          // -i, in order: names, globs or any
+	sel          netwatch.Selector // the interfaces -i selects
 	read         string
 	user         string
 	socket       string
@@ -154,6 +156,11 @@ func parseOptions(args []string) (*options, error) {
 			return nil, usagef("-i needs an interface name")
 		}
 	}
+	sel, err := netwatch.ParseSelector(o.ifaces)
+	if err != nil {
+		return nil, usagef("-i: %v", err)
+	}
+	o.sel = sel
 	switch *checksum {
 	case "0", "1", "2":
 		o.checksum = decode.Checksum((*checksum)[0] - '0')
