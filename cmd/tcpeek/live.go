@@ -23,6 +23,18 @@ const stopWithin = time.Second
 
 // runLive watches the interfaces of -i until SIGINT or SIGTERM.
 func runLive(o *options, set *filter.Set, log *logging.Logger, out *outputs) int {
+	// stopBy is when the end must be over, once a signal came: a stuck
+	// reader of the output may not delay it further (SPEC §11). Whatever
+	// ends the run, what was logged gets until then to reach the reader
+	// (the error that made tcpeek exit 1 among it).
+	var stopBy atomic.Int64
+	defer func() {
+		deadline := time.Now().Add(stopWithin)
+		if t := stopBy.Load(); t != 0 {
+			deadline = time.Unix(0, t)
+		}
+		out.errLossy.Drain(deadline)
+	}()
 	// The interfaces and the host's addresses, followed by netlink.
 	w, err := netwatch.Open(o.sel)
 	if err != nil {
@@ -93,9 +105,6 @@ func runLive(o *options, set *filter.Set, log *logging.Logger, out *outputs) int
 	done := make(chan struct{})
 	defer close(done)
 
-	// stopBy is when the end must be over: a stuck reader of the output
-	// may not delay it further (SPEC §11).
-	var stopBy atomic.Int64
 	go func() {
 		for {
 			select {
