@@ -1,0 +1,451 @@
+package top
+
+import (
+	"cmp"
+	"math"
+	"math/bits"
+	"math/rand/v2"
+	"net/netip"
+	"slices"
+	"unsafe"
+)
+
+// Result is how a failed attempt ended.
+type Result uint8
+
+// Results of a failed attempt.
+const (
+	Timeout Result = iota
+	Reject
+	Unreach
+	Abort
+	numResults
+)
+
+// String returns the result's name as the JSON output spells it.
+func (r Result) String() string {
+	switch r {
+	case Timeout:
+		return "timeout"
+	case Reject:
+		return "reject"
+	case Unreach:
+		return "unreach"
+	case Abort:
+		return "abort"
+	}
+	return "unknown"
+}
+
+// Sizes of the answers and defaults of Config.
+const (
+	// DefaultN is the number of rows of an answer when none is asked for.
+	DefaultN = 10
+	// MaxN is the most rows an answer has.
+	MaxN = 1000
+	// DefaultCapacity is the number of (peer, port) counters of a filter's
+	// since-start sketch: four times MaxN, so that the rows of a MaxN answer
+	// have at most a quarter of the filter's mean failures per counter as
+	// their error.
+	DefaultCapacity = 4096
+	// DefaultWindowCapacity is the number of counters of each of the
+	// last-minute window's sketches, one per Granularity of time.
+	DefaultWindowCapacity = 1024
+)
+
+// Granularity is the time covered by one sketch of the last-minute window,
+// and Window the span that window covers at least, in nanoseconds.
+const (
+	Granularity = int64(10e9)
+	Window      = int64(60e9)
+)
+
+// slots is the number of window sketches: those of the Window/Granularity
+// whole periods before the current one, and the current one.
+const slots = int(Window/Granularity) + 1
+
+// Config sets up a Top.
+type Config struct {
+	// Filters is the number of filters, numbered from 0.
+	Filters int
+	// Capacity is the number of counters of each filter's since-start
+	// sketch; 0 means DefaultCapacity.
+	Capacity int
+	// WindowCapacity is the number of counters of each of a filter's
+	// last-minute sketches; 0 means DefaultWindowCapacity.
+	WindowCapacity int
+	// Seed seeds the hash of the sketches' indices (0: a random seed).
+	// Results never depend on it.
+	Seed uint64
+}
+
+// Top keeps, per filter, the peers with the most failed attempts and the
+// failures per service port, since start and in the last minute.
+//
+// It reads no clock: every failure comes with its time, and a snapshot
+// with the time it is taken at. It is not safe for concurrent use: Add
+// must not run at the same time as any other method. Snapshot only reads,
+// so several snapshots may be taken at once.
+type Top struct {
+	seed  [3]uint64
+	clock int64 // the latest failure time, math.MinInt64 before the first
+	f     []filterTop
+}
+
+// filterTop is the state of one filter.
+type filterTop struct {
+	since sketch
+	win   [slots]span
+	ports [numPages]*portPage
+}
+
+// span is one Granularity of the last-minute window: the sketch of the
+// failures whose time lies in the period epoch (time / Granularity,
+// rounded down), and that period's failures per port in win[i] of the port
+// pages, i being the span's index.
+type span struct {
+	epoch int64 // math.MinInt64 when unused
+	sk    sketch
+}
+
+// Ports are counted in pages of 256 consecutive ports, allocated when one
+// of them first fails: a filter that sees the usual few services holds a
+// few pages, 9 KiB each, rather than counters for 65536 ports.
+const (
+	pageBits = 8
+	pageSize = 1 << pageBits
+	numPages = 1 << (16 - pageBits)
+)
+
+// portPage counts the failures of pageSize ports: since start, and per
+// span of the window.
+type portPage struct {
+	since [pageSize]uint64
+	win   [slots][pageSize]uint32
+}
+
+// New returns a Top for cfg.Filters filters. It allocates sketch memory
+// only as failures arrive.
+func New(cfg Config) *Top {
+	if cfg.Capacity <= 0 {
+		cfg.Capacity = DefaultCapacity
+	}
+	if cfg.WindowCapacity <= 0 {
+		cfg.WindowCapacity = DefaultWindowCapacity
+	}
+	seed := cfg.Seed
+	if seed == 0 {
+		seed = rand.Uint64()
+	}
+	t := &Top{
+		seed:  [3]uint64{splitmix(&seed), splitmix(&seed), splitmix(&seed)},
+		clock: math.MinInt64,
+		f:     make([]filterTop, max(cfg.Filters, 0)),
+	}
+	for i := range t.f {
+		f := &t.f[i]
+		f.since.capacity = int32(min(cfg.Capacity, math.MaxInt32/2))
+		for j := range f.win {
+			f.win[j].epoch = math.MinInt64
+			f.win[j].sk.capacity = int32(min(cfg.WindowCapacity, math.MaxInt32/2))
+		}
+	}
+	return t
+}
+
+// Add counts a failed attempt of peer to port, ended with result r at
+// time t (Unix nanoseconds), in filter number filter. peer is the remote
+// end (for RX the initiator, else the responder), port the responder's
+// port; a zone of peer is dropped. A result other than Timeout, Reject,
+// Unreach or Abort is ignored. A failure already out of the window (its
+// Granularity period Window/Granularity periods or more before that of the
+// latest failure) counts since start only.
+//
+// Add takes O(1) time and, once the sketches are full, allocates nothing.
+// It panics if filter is out of range.
+func (t *Top) Add(filter int, peer netip.Addr, port uint16, r Result, at int64) {
+	if r >= numResults {
+		return
+	}
+	k := keyOf(peer, port)
+	t.clock = max(t.clock, at)
+	t.f[filter].add(k, hashKey(k, &t.seed), r, at, epochOf(t.clock))
+}
+
+// AddSet is Add for every filter whose bit is set in filters (bit i:
+// filter i), as classify.Event.Filters gives them.
+func (t *Top) AddSet(filters uint64, peer netip.Addr, port uint16, r Result, at int64) {
+	if r >= numResults || filters == 0 {
+		return
+	}
+	k := keyOf(peer, port)
+	h := hashKey(k, &t.seed)
+	t.clock = max(t.clock, at)
+	cur := epochOf(t.clock)
+	for filters != 0 {
+		i := bits.TrailingZeros64(filters)
+		filters &= filters - 1
+		t.f[i].add(k, h, r, at, cur)
+	}
+}
+
+// add counts a failure in the filter; cur is the epoch of the clock.
+func (f *filterTop) add(k key, h uint32, r Result, at, cur int64) {
+	f.since.add(k, h, r, at)
+	pg := f.ports[k.port>>pageBits]
+	if pg == nil {
+		pg = new(portPage)
+		f.ports[k.port>>pageBits] = pg
+	}
+	pg.since[k.port%pageSize]++
+	e := epochOf(at)
+	if e <= cur-int64(slots) {
+		return // before the oldest span
+	}
+	i := spanOf(e)
+	if w := &f.win[i]; w.epoch != e {
+		// The span held a period that has left the window.
+		w.epoch = e
+		w.sk.reset()
+		for _, p := range f.ports {
+			if p != nil {
+				clear(p.win[i][:])
+			}
+		}
+	}
+	f.win[i].sk.add(k, h, r, at)
+	pg.win[i][k.port%pageSize]++
+}
+
+// epochOf returns the number of the Granularity period that holds time t.
+func epochOf(t int64) int64 {
+	e := t / Granularity
+	if t%Granularity < 0 {
+		e--
+	}
+	return e
+}
+
+// spanOf returns the index of the span that holds epoch e.
+func spanOf(e int64) int {
+	i := int(e % int64(slots))
+	if i < 0 {
+		i += slots
+	}
+	return i
+}
+
+// Peer is one row of an answer: a remote address and a service port, with
+// the failed attempts between them.
+//
+// Failures is an upper bound of the true number of failed attempts, and
+// Failures - Error a lower bound; Error is 0 when Failures is exact. The
+// per-result counts hold the failures that were seen while the pair was
+// tracked, so they sum to Failures - Error and each true count lies between
+// its count and its count + Error.
+type Peer struct {
+	Addr     netip.Addr `json:"peer"`
+	Port     uint16     `json:"port"`
+	Failures uint64     `json:"failures"`
+	Timeout  uint64     `json:"timeout"`
+	Reject   uint64     `json:"reject"`
+	Unreach  uint64     `json:"unreach"`
+	Abort    uint64     `json:"abort"`
+	Error    uint64     `json:"error"`
+	// Last is the time of the latest failure that was seen (Unix
+	// nanoseconds); the caller formats it (RFC 3339 in the SPEC's JSON).
+	Last int64 `json:"-"`
+}
+
+// Service is the exact number of failed attempts to a service port.
+type Service struct {
+	Port     uint16 `json:"port"`
+	Failures uint64 `json:"failures"`
+}
+
+// FilterTop is the answer for one filter. Peer lists are sorted by
+// Failures descending, then address (IPv4 before IPv6, as
+// netip.Addr.Compare orders them), then port ascending; service lists by
+// Failures descending, then port. No list is nil.
+type FilterTop struct {
+	SinceStart []Peer `json:"since_start"`
+	// LastMinute covers every failure of the last Window before the
+	// snapshot's time, and none older than Window + Granularity.
+	LastMinute         []Peer    `json:"last_minute"`
+	Services           []Service `json:"services"`
+	ServicesLastMinute []Service `json:"services_last_minute"`
+}
+
+// ClampN returns the number of rows an answer asked for n has: DefaultN
+// if n < 1, at most MaxN.
+func ClampN(n int) int {
+	if n < 1 {
+		return DefaultN
+	}
+	return min(n, MaxN)
+}
+
+// Snapshot returns, for each filter in order, its top ClampN(n) peers and
+// services since start and in the last minute before now (Unix
+// nanoseconds). A now before the latest failure is taken as that
+// failure's time, so that no failure is ever hidden by a lagging clock.
+// Snapshot allocates its answer and changes nothing.
+func (t *Top) Snapshot(n int, now int64) []FilterTop {
+	n = ClampN(n)
+	q := epochOf(max(now, t.clock))
+	out := make([]FilterTop, len(t.f))
+	for i := range t.f {
+		out[i] = t.f[i].snapshot(n, q)
+	}
+	return out
+}
+
+func (f *filterTop) snapshot(n int, q int64) FilterTop {
+	var live []int // indices of the spans in the window
+	for i := range f.win {
+		if e := f.win[i].epoch; e > q-int64(slots) && e <= q {
+			live = append(live, i)
+		}
+	}
+	return FilterTop{
+		SinceStart:         f.since.top(n),
+		LastMinute:         f.windowTop(n, live),
+		Services:           f.services(n, true, nil),
+		ServicesLastMinute: f.services(n, false, live),
+	}
+}
+
+// top returns the n rows of s with the most failures.
+func (s *sketch) top(n int) []Peer {
+	end := min(n, len(s.order))
+	if end > 0 && end < len(s.order) {
+		// Entries tied with the n-th compete on address and port.
+		end = int(s.grp[s.ent[s.order[end-1]].grp].hi) + 1
+	}
+	rows := make([]Peer, 0, end)
+	for _, i := range s.order[:end] {
+		e := &s.ent[i]
+		rows = append(rows, Peer{
+			Addr: e.key.addr(), Port: e.key.port, Failures: s.count(i),
+			Timeout: e.res[Timeout], Reject: e.res[Reject], Unreach: e.res[Unreach], Abort: e.res[Abort],
+			Error: s.errorOf(i), Last: e.last,
+		})
+	}
+	return sortPeers(rows, n)
+}
+
+// windowTop merges the sketches of the spans live and returns the n rows
+// with the most failures. A pair's merged count is the sum, over the spans,
+// of its count in the span's sketch or, if the sketch lacks it, of the most
+// it may have had there unseen (the sketch's missing()); each such term
+// adds to the error as well as to the count, so the merged row keeps both
+// bounds. A pair lacking from every sketch has had at most the sum of their
+// missing(), which is at most the window's failures / WindowCapacity.
+func (f *filterTop) windowTop(n int, live []int) []Peer {
+	var rows []Peer
+	var seenIn []uint8 // bit i: the pair is in span i's sketch
+	index := make(map[key]int)
+	for _, w := range live {
+		sk := &f.win[w].sk
+		for i := range sk.ent {
+			e := &sk.ent[i]
+			j, ok := index[e.key]
+			if !ok {
+				j = len(rows)
+				index[e.key] = j
+				rows = append(rows, Peer{Addr: e.key.addr(), Port: e.key.port, Last: math.MinInt64})
+				seenIn = append(seenIn, 0)
+			}
+			r := &rows[j]
+			r.Failures += sk.count(int32(i))
+			r.Error += sk.errorOf(int32(i))
+			r.Timeout += e.res[Timeout]
+			r.Reject += e.res[Reject]
+			r.Unreach += e.res[Unreach]
+			r.Abort += e.res[Abort]
+			r.Last = max(r.Last, e.last)
+			seenIn[j] |= 1 << w
+		}
+	}
+	for _, w := range live {
+		m := f.win[w].sk.missing()
+		if m == 0 {
+			continue
+		}
+		for j := range rows {
+			if seenIn[j]&(1<<w) == 0 {
+				rows[j].Failures += m
+				rows[j].Error += m
+			}
+		}
+	}
+	return sortPeers(rows, n)
+}
+
+// sortPeers sorts rows as FilterTop says and keeps the first n.
+func sortPeers(rows []Peer, n int) []Peer {
+	if rows == nil {
+		rows = []Peer{}
+	}
+	slices.SortFunc(rows, func(a, b Peer) int {
+		if c := cmp.Compare(b.Failures, a.Failures); c != 0 {
+			return c
+		}
+		if c := a.Addr.Compare(b.Addr); c != 0 {
+			return c
+		}
+		return cmp.Compare(a.Port, b.Port)
+	})
+	return rows[:min(n, len(rows))]
+}
+
+// services returns the n ports with the most failures: since start, or in
+// the spans live.
+func (f *filterTop) services(n int, since bool, live []int) []Service {
+	rows := []Service{}
+	for pi, pg := range f.ports {
+		if pg == nil {
+			continue
+		}
+		for j := range pageSize {
+			var c uint64
+			if since {
+				c = pg.since[j]
+			} else {
+				for _, w := range live {
+					c += uint64(pg.win[w][j])
+				}
+			}
+			if c > 0 {
+				rows = append(rows, Service{Port: uint16(pi<<pageBits | j), Failures: c})
+			}
+		}
+	}
+	slices.SortFunc(rows, func(a, b Service) int {
+		if c := cmp.Compare(b.Failures, a.Failures); c != 0 {
+			return c
+		}
+		return cmp.Compare(a.Port, b.Port)
+	})
+	return rows[:min(n, len(rows))]
+}
+
+// Bytes returns the memory that t holds, which grows as failures of new
+// peers and ports arrive, up to a bound set by the capacities: see the
+// package documentation.
+func (t *Top) Bytes() int {
+	b := int(unsafe.Sizeof(*t)) + cap(t.f)*int(unsafe.Sizeof(filterTop{}))
+	for i := range t.f {
+		f := &t.f[i]
+		b += f.since.bytes()
+		for j := range f.win {
+			b += f.win[j].sk.bytes()
+		}
+		for _, p := range f.ports {
+			if p != nil {
+				b += int(unsafe.Sizeof(*p))
+			}
+		}
+	}
+	return b
+}
