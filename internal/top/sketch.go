@@ -360,3 +360,14 @@ func (s *sketch) bytes() int {
 	return cap(s.ent)*int(unsafe.Sizeof(entry{})) + cap(s.order)*4 + cap(s.grp)*int(unsafe.Sizeof(group{})) +
 		cap(s.freeGrp)*4 + cap(s.index)*int(unsafe.Sizeof(slot(0)))
 }
+
+// sketchMaxBytes returns what bytes returns for a full sketch of the
+// given capacity whose groups and free groups reached their bound too.
+func sketchMaxBytes(capacity int) int {
+	index := minIndex
+	for index < 2*capacity {
+		index *= 2
+	}
+	per := int(unsafe.Sizeof(entry{})) + 4 + int(unsafe.Sizeof(group{})) + 4
+	return capacity*per + index*int(unsafe.Sizeof(slot(0)))
+}

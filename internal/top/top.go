@@ -1,7 +1,6 @@
 package top
 
 import (
-	"cmp"
 	"math"
 	"math/bits"
 	"math/rand/v2"
@@ -50,7 +49,7 @@ const (
 	DefaultCapacity = 4096
 	// DefaultWindowCapacity is the number of counters of each of the
 	// last-minute window's sketches, one per Granularity of time.
-	DefaultWindowCapacity = 1024
+	DefaultWindowCapacity = 2048
 )
 
 // Granularity is the time covered by one sketch of the last-minute window,
@@ -124,15 +123,28 @@ type portPage struct {
 	win   [slots][pageSize]uint32
 }
 
-// New returns a Top for cfg.Filters filters. It allocates sketch memory
-// only as failures arrive.
-func New(cfg Config) *Top {
+// maxCapacity bounds the capacities, so that entry indices fit an int32
+// with room to spare.
+const maxCapacity = 1 << 24
+
+// withDefaults returns cfg with the defaults filled in and the
+// capacities at most maxCapacity.
+func (cfg Config) withDefaults() Config {
 	if cfg.Capacity <= 0 {
 		cfg.Capacity = DefaultCapacity
 	}
 	if cfg.WindowCapacity <= 0 {
 		cfg.WindowCapacity = DefaultWindowCapacity
 	}
+	cfg.Capacity = min(cfg.Capacity, maxCapacity)
+	cfg.WindowCapacity = min(cfg.WindowCapacity, maxCapacity)
+	return cfg
+}
+
+// New returns a Top for cfg.Filters filters. It allocates sketch memory
+// only as failures arrive.
+func New(cfg Config) *Top {
+	cfg = cfg.withDefaults()
 	seed := cfg.Seed
 	if seed == 0 {
 		seed = rand.Uint64()
@@ -144,10 +156,10 @@ func New(cfg Config) *Top {
 	}
 	for i := range t.f {
 		f := &t.f[i]
-		f.since.capacity = int32(min(cfg.Capacity, math.MaxInt32/2))
+		f.since.capacity = int32(cfg.Capacity)
 		for j := range f.win {
 			f.win[j].epoch = math.MinInt64
-			f.win[j].sk.capacity = int32(min(cfg.WindowCapacity, math.MaxInt32/2))
+			f.win[j].sk.capacity = int32(cfg.WindowCapacity)
 		}
 	}
 	return t
@@ -301,108 +313,189 @@ func (t *Top) Snapshot(n int, now int64) []FilterTop {
 }
 
 func (f *filterTop) snapshot(n int, q int64) FilterTop {
-	var live []int // indices of the spans in the window
+	var live []*sketch // the sketches of the spans in the window
+	var liveIdx []int
 	for i := range f.win {
 		if e := f.win[i].epoch; e > q-int64(slots) && e <= q {
-			live = append(live, i)
+			live = append(live, &f.win[i].sk)
+			liveIdx = append(liveIdx, i)
 		}
 	}
 	return FilterTop{
-		SinceStart:         f.since.top(n),
-		LastMinute:         f.windowTop(n, live),
+		SinceStart:         topOf([]*sketch{&f.since}, n),
+		LastMinute:         topOf(live, n),
 		Services:           f.services(n, true, nil),
-		ServicesLastMinute: f.services(n, false, live),
+		ServicesLastMinute: f.services(n, false, liveIdx),
 	}
 }
 
-// top returns the n rows of s with the most failures.
-func (s *sketch) top(n int) []Peer {
-	end := min(n, len(s.order))
-	if end > 0 && end < len(s.order) {
-		// Entries tied with the n-th compete on address and port.
-		end = int(s.grp[s.ent[s.order[end-1]].grp].hi) + 1
+// topOf returns the n rows with the most failures in the merge of the
+// sketches sks, each of a different period.
+//
+// A pair's merged count is the sum, over the sketches, of its count in
+// the sketch or, if the sketch lacks it, of the most it may have had there
+// unseen (the sketch's missing()); each such term adds to the error as
+// well as to the count, so the merged row keeps both bounds. A pair
+// lacking from every sketch has had at most the sum of their missing(),
+// which is at most the merged failures / their capacity.
+//
+// The merge is Fagin's threshold algorithm: it walks the sketches in
+// step, from their largest counts down, and merges each pair the first
+// time it meets it; after each step no pair it has not met can have more
+// than the sum of the counts at the next step (or of missing() for a
+// sketch walked to its end), so it stops once the n-th best row has more.
+// On a skewed distribution, the one where the answer matters, it looks at
+// few entries; at worst it looks at every entry of every sketch, with as
+// many index lookups as sketches for each.
+func topOf(sks []*sketch, n int) []Peer {
+	best := bounded[Peer]{n: n, before: peerBefore}
+	var longest int
+	miss := make([]uint64, len(sks))
+	for j, s := range sks {
+		longest = max(longest, len(s.order))
+		miss[j] = s.missing()
 	}
-	rows := make([]Peer, 0, end)
-	for _, i := range s.order[:end] {
-		e := &s.ent[i]
-		rows = append(rows, Peer{
-			Addr: e.key.addr(), Port: e.key.port, Failures: s.count(i),
-			Timeout: e.res[Timeout], Reject: e.res[Reject], Unreach: e.res[Unreach], Abort: e.res[Abort],
-			Error: s.errorOf(i), Last: e.last,
-		})
-	}
-	return sortPeers(rows, n)
-}
-
-// windowTop merges the sketches of the spans live and returns the n rows
-// with the most failures. A pair's merged count is the sum, over the spans,
-// of its count in the span's sketch or, if the sketch lacks it, of the most
-// it may have had there unseen (the sketch's missing()); each such term
-// adds to the error as well as to the count, so the merged row keeps both
-// bounds. A pair lacking from every sketch has had at most the sum of their
-// missing(), which is at most the window's failures / WindowCapacity.
-func (f *filterTop) windowTop(n int, live []int) []Peer {
-	var rows []Peer
-	var seenIn []uint8 // bit i: the pair is in span i's sketch
-	index := make(map[key]int)
-	for _, w := range live {
-		sk := &f.win[w].sk
-		for i := range sk.ent {
-			e := &sk.ent[i]
-			j, ok := index[e.key]
-			if !ok {
-				j = len(rows)
-				index[e.key] = j
-				rows = append(rows, Peer{Addr: e.key.addr(), Port: e.key.port, Last: math.MinInt64})
-				seenIn = append(seenIn, 0)
+	for d := range longest {
+		for j, s := range sks {
+			if d >= len(s.order) {
+				continue
 			}
-			r := &rows[j]
-			r.Failures += sk.count(int32(i))
-			r.Error += sk.errorOf(int32(i))
-			r.Timeout += e.res[Timeout]
-			r.Reject += e.res[Reject]
-			r.Unreach += e.res[Unreach]
-			r.Abort += e.res[Abort]
-			r.Last = max(r.Last, e.last)
-			seenIn[j] |= 1 << w
+			e := &s.ent[s.order[d]]
+			if row, ok := merge(sks, miss, e.key, e.hash, j, d); ok {
+				best.offer(row)
+			}
+		}
+		if len(best.items) == n {
+			var bound uint64
+			for j, s := range sks {
+				if d+1 < len(s.order) {
+					bound += s.count(s.order[d+1])
+				} else {
+					bound += miss[j]
+				}
+			}
+			if best.items[0].Failures > bound {
+				break
+			}
 		}
 	}
-	for _, w := range live {
-		m := f.win[w].sk.missing()
-		if m == 0 {
+	return best.sorted()
+}
+
+// merge returns the merged row of key k, met in sketch j at position d,
+// and false if the walk of topOf met it before, at an earlier position or
+// at position d of an earlier sketch. miss[i] is sks[i].missing().
+func merge(sks []*sketch, miss []uint64, k key, h uint32, j, d int) (Peer, bool) {
+	row := Peer{Port: k.port, Last: math.MinInt64}
+	for j2, s := range sks {
+		i := s.find(k, h)
+		if i < 0 {
+			row.Failures += miss[j2]
+			row.Error += miss[j2]
 			continue
 		}
-		for j := range rows {
-			if seenIn[j]&(1<<w) == 0 {
-				rows[j].Failures += m
-				rows[j].Error += m
-			}
+		e := &s.ent[i]
+		if p := int(e.pos); p < d || (p == d && j2 < j) {
+			return Peer{}, false
 		}
+		row.Failures += s.count(i)
+		row.Error += s.errorOf(i)
+		row.Timeout += e.res[Timeout]
+		row.Reject += e.res[Reject]
+		row.Unreach += e.res[Unreach]
+		row.Abort += e.res[Abort]
+		row.Last = max(row.Last, e.last)
 	}
-	return sortPeers(rows, n)
+	row.Addr = k.addr()
+	return row, true
 }
 
-// sortPeers sorts rows as FilterTop says and keeps the first n.
-func sortPeers(rows []Peer, n int) []Peer {
-	if rows == nil {
-		rows = []Peer{}
+// peerBefore tells whether row a comes before row b in an answer.
+func peerBefore(a, b Peer) bool {
+	if a.Failures != b.Failures {
+		return a.Failures > b.Failures
 	}
-	slices.SortFunc(rows, func(a, b Peer) int {
-		if c := cmp.Compare(b.Failures, a.Failures); c != 0 {
-			return c
+	if c := a.Addr.Compare(b.Addr); c != 0 {
+		return c < 0
+	}
+	return a.Port < b.Port
+}
+
+// serviceBefore tells whether row a comes before row b in an answer.
+func serviceBefore(a, b Service) bool {
+	if a.Failures != b.Failures {
+		return a.Failures > b.Failures
+	}
+	return a.Port < b.Port
+}
+
+// bounded keeps the n first items offered, in the order before gives, as
+// a heap with the last of them on top.
+type bounded[T any] struct {
+	n      int
+	before func(a, b T) bool
+	items  []T
+}
+
+// offer adds x if it comes before the last item kept, or if fewer than n
+// are kept.
+func (b *bounded[T]) offer(x T) {
+	if len(b.items) < b.n {
+		b.items = append(b.items, x)
+		for i := len(b.items) - 1; i > 0; {
+			p := (i - 1) / 2
+			if !b.before(b.items[p], b.items[i]) {
+				break
+			}
+			b.items[p], b.items[i] = b.items[i], b.items[p]
+			i = p
 		}
-		if c := a.Addr.Compare(b.Addr); c != 0 {
-			return c
+		return
+	}
+	if b.n == 0 {
+		return
+	}
+	if !b.before(x, b.items[0]) {
+		return
+	}
+	b.items[0] = x
+	for i := 0; ; {
+		c := 2*i + 1
+		if c >= len(b.items) {
+			break
 		}
-		return cmp.Compare(a.Port, b.Port)
+		if c+1 < len(b.items) && b.before(b.items[c], b.items[c+1]) {
+			c++
+		}
+		if !b.before(b.items[i], b.items[c]) {
+			break
+		}
+		b.items[i], b.items[c] = b.items[c], b.items[i]
+		i = c
+	}
+}
+
+// sorted returns the items kept, first to last, never nil.
+func (b *bounded[T]) sorted() []T {
+	if b.items == nil {
+		return []T{}
+	}
+	slices.SortFunc(b.items, func(x, y T) int {
+		switch {
+		case b.before(x, y):
+			return -1
+		case b.before(y, x):
+			return 1
+		}
+		return 0
 	})
-	return rows[:min(n, len(rows))]
+	return b.items
 }
 
 // services returns the n ports with the most failures: since start, or in
 // the spans live.
 func (f *filterTop) services(n int, since bool, live []int) []Service {
-	rows := []Service{}
+	best := bounded[Service]{n: n, before: serviceBefore}
 	for pi, pg := range f.ports {
 		if pg == nil {
 			continue
@@ -417,17 +510,21 @@ func (f *filterTop) services(n int, since bool, live []int) []Service {
 				}
 			}
 			if c > 0 {
-				rows = append(rows, Service{Port: uint16(pi<<pageBits | j), Failures: c})
+				best.offer(Service{Port: uint16(pi<<pageBits | j), Failures: c})
 			}
 		}
 	}
-	slices.SortFunc(rows, func(a, b Service) int {
-		if c := cmp.Compare(b.Failures, a.Failures); c != 0 {
-			return c
-		}
-		return cmp.Compare(a.Port, b.Port)
-	})
-	return rows[:min(n, len(rows))]
+	return best.sorted()
+}
+
+// MaxBytes returns the most memory a Top made with cfg may hold (see
+// Bytes): per filter, the since-start sketch and the window's sketches
+// full, and a page for every port.
+func MaxBytes(cfg Config) int {
+	cfg = cfg.withDefaults()
+	perFilter := int(unsafe.Sizeof(filterTop{})) + sketchMaxBytes(cfg.Capacity) +
+		slots*sketchMaxBytes(cfg.WindowCapacity) + numPages*int(unsafe.Sizeof(portPage{}))
+	return int(unsafe.Sizeof(Top{})) + max(cfg.Filters, 0)*perFilter
 }
 
 // Bytes returns the memory that t holds, which grows as failures of new
