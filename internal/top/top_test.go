@@ -15,8 +15,6 @@ import (
 // edges differ.
 const t0 = int64(1_704_067_203e9)
 
-const sec = int64(1e9)
-
 // ev is one failure for a test: filters as a bit set, time in seconds
 // after t0.
 type ev struct {
@@ -375,6 +373,27 @@ func same(ws []want) []want {
 	return ws
 }
 
+// TestRebase checks that after packet time steps back, the last minute
+// follows the new time and since start keeps everything.
+func TestRebase(t *testing.T) {
+	tp := top.New(top.Config{Filters: 1})
+	a, b := netip.MustParseAddr("192.0.2.1"), netip.MustParseAddr("192.0.2.2")
+	tp.Add(0, a, 80, top.Reject, t0+1000*1e9)
+	tp.Add(0, a, 80, top.Reject, t0+1005*1e9)
+	tp.Rebase(t0)
+	tp.Add(0, b, 80, top.Timeout, t0+5e9)
+	f := tp.Snapshot(10, t0+5e9)[0]
+	comparePeers(t, "since_start", f.SinceStart, []top.Peer{row("192.0.2.1", 80, 2, 0, 2, 0, 0, 0, 1005), row("192.0.2.2", 80, 1, 1, 0, 0, 0, 0, 5)})
+	comparePeers(t, "last_minute", f.LastMinute, []top.Peer{row("192.0.2.2", 80, 1, 1, 0, 0, 0, 0, 5)})
+	compareServices(t, "services_last_minute", f.ServicesLastMinute, []top.Service{svc(80, 1)})
+	// Time goes on to where it was before the step: the old periods'
+	// spans have been reused or left the window.
+	tp.Add(0, b, 80, top.Timeout, t0+1001e9)
+	f = tp.Snapshot(10, t0+1001e9)[0]
+	comparePeers(t, "last_minute later", f.LastMinute, []top.Peer{row("192.0.2.2", 80, 1, 1, 0, 0, 0, 0, 1001)})
+	compareServices(t, "services_last_minute later", f.ServicesLastMinute, []top.Service{svc(80, 1)})
+}
+
 // manyPeers returns one failure for each of n peers, all in one second.
 func manyPeers(n int) []ev {
 	evs := make([]ev, n)
@@ -407,6 +426,27 @@ func TestResultString(t *testing.T) {
 	for r, want := range map[top.Result]string{top.Timeout: "timeout", top.Reject: "reject", top.Unreach: "unreach", top.Abort: "abort", 9: "unknown"} {
 		if got := r.String(); got != want {
 			t.Errorf("Result(%d) = %q, want %q", r, got, want)
+		}
+	}
+}
+
+// TestConcurrentSnapshots backs the promise that Snapshot only reads:
+// several at once, under a read lock, race with nothing (go test -race).
+func TestConcurrentSnapshots(t *testing.T) {
+	tp := top.New(top.Config{Filters: 2, Capacity: 64, WindowCapacity: 16})
+	for i := range uint64(5000) {
+		tp.AddSet(3, peerN(i%300), services[i%6], top.Result(i%4), t0+int64(i)*20e6)
+	}
+	want := tp.Snapshot(50, t0+100e9)
+	done := make(chan []top.FilterTop)
+	for range 4 {
+		go func() { done <- tp.Snapshot(50, t0+100e9) }()
+	}
+	for range 4 {
+		got := <-done
+		for i := range want {
+			comparePeers(t, "since_start", got[i].SinceStart, want[i].SinceStart)
+			comparePeers(t, "last_minute", got[i].LastMinute, want[i].LastMinute)
 		}
 	}
 }
