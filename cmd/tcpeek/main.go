@@ -287,6 +287,8 @@ func (m *monitor) openSocket(cred *credentials) (*server.Server, error) {
 		UID:      uid,
 		GID:      gid,
 		Snapshot: m.stats.Snapshot,
+		Stats:    func() *protocol.StatsAnswer { return m.stats.Answer(version) },
+		Top:      m.stats.TopAnswer,
 		Version:  version,
 		Logf:     m.log.Warnf,
 	})
@@ -303,12 +305,13 @@ func (m *monitor) openSocket(cred *credentials) (*server.Server, error) {
 // abandoned (a stuck reader cannot hold up the end of a daemon).
 func (m *monitor) finish(name string, runErr error, deadline time.Time) int {
 	m.writeErr = m.pipe.SinkErr()
-	snap := m.stats.Snapshot()
 	var summary []byte
 	if m.o.json {
-		summary = protocol.Encode(snap.Answer(version))
+		summary = protocol.Encode(m.stats.Answer(version))
 	} else {
-		summary = output.AppendSummary(nil, &snap, output.SummaryOptions{ICMP: m.o.icmp, Live: m.live})
+		snap := m.stats.Snapshot()
+		top := m.stats.TopAnswer(summaryTopN)
+		summary = output.AppendSummary(nil, &snap, output.SummaryOptions{ICMP: m.o.icmp, Live: m.live, Top: top})
 	}
 	m.keep(m.flushErr())
 	m.keep(m.outBuf.Flush())
@@ -351,6 +354,9 @@ func (m *monitor) finish(name string, runErr error, deadline time.Time) int {
 	}
 	return status
 }
+
+// summaryTopN is how many failing peers the summary lists per filter.
+const summaryTopN = 5
 
 // keep records err as the output's error, unless there was one already.
 func (m *monitor) keep(err error) {

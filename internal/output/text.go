@@ -9,9 +9,11 @@ import (
 	"io"
 	"net/netip"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/tcpeek/tcpeek/internal/classify"
+	"github.com/tcpeek/tcpeek/internal/protocol"
 	"github.com/tcpeek/tcpeek/internal/stats"
 )
 
@@ -143,6 +145,48 @@ func pad(b, s []byte, width int, right bool) []byte {
 	return b
 }
 
+// appendTopPeers appends the summary's list of failing peers, if any:
+//
+//	Top failing peers:
+//	  198.51.100.7:443       40  reject 38, unreach 2
+//	  [2001:db8::7]:8443  ±2 12  timeout 12
+func appendTopPeers(b []byte, peers []protocol.TopPeer) []byte {
+	if len(peers) == 0 {
+		return b
+	}
+	b = append(b, "   Top failing peers:\n"...)
+	width := 0
+	for _, p := range peers {
+		width = max(width, len(peerText(p)))
+	}
+	for _, p := range peers {
+		b = fmt.Appendf(b, "     %-*s %6d", width, peerText(p), p.Failures)
+		if p.Error > 0 {
+			b = fmt.Appendf(b, " (up to %d fewer)", p.Error)
+		}
+		sep := "  "
+		for _, c := range []struct {
+			name string
+			n    uint64
+		}{{"timeout", p.Timeout}, {"reject", p.Reject}, {"unreach", p.Unreach}, {"abort", p.Abort}} {
+			if c.n > 0 {
+				b = fmt.Appendf(b, "%s%s %d", sep, c.name, c.n)
+				sep = ", "
+			}
+		}
+		b = append(b, '\n')
+	}
+	return b
+}
+
+// peerText is a peer and port as address:port, IPv6 in brackets.
+func peerText(p protocol.TopPeer) string {
+	if strings.Contains(p.Peer, ":") {
+		return "[" + p.Peer + "]:" + strconv.Itoa(int(p.Port))
+	}
+	return p.Peer + ":" + strconv.Itoa(int(p.Port))
+}
+
 func append3(b []byte, n int) []byte {
 	return append(b, byte('0'+n/100), byte('0'+n/10%10), byte('0'+n%10))
 }
@@ -152,6 +196,9 @@ type SummaryOptions struct {
 	ICMP bool           // show the ICMP Unreachable line (--icmp)
 	Live bool           // a live capture: show the sessions still in progress
 	Loc  *time.Location // time zone of from/to (nil: local time)
+	// Top, if not nil, lists under each filter its peers with the most
+	// failed attempts since the start (its filters in the snapshot's order).
+	Top *protocol.TopAnswer
 }
 
 // WriteSummary writes the summary in the original tool's layout, with the
@@ -195,6 +242,9 @@ func AppendSummary(b []byte, snap *stats.Snapshot, o SummaryOptions) []byte {
 			b = fmt.Appendf(b, "     ICMP Unreachable      : %6d\n", c.Failure.Unreach)
 		}
 		b = fmt.Appendf(b, "     Connection Aborted    : %6d\n", c.Failure.Abort)
+		if o.Top != nil && i < len(o.Top.Filters) {
+			b = appendTopPeers(b, o.Top.Filters[i].SinceStart)
+		}
 	}
 	b = append(b, "------------------------------------\n"...)
 	b = append(b, " pcap stats\n"...)

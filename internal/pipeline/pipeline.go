@@ -125,8 +125,8 @@ func New(cfg Config) *Pipeline {
 		Timeout:     cfg.Timeout,
 		MaxSessions: cfg.MaxSessions,
 		ICMP:        cfg.ICMP,
-		NoEndpoints: cfg.Sink == nil,
-		Seed:        cfg.Seed,
+		// The top failing peers need the failures' addresses.
+		Seed: cfg.Seed,
 		Match: func(init, resp netip.Addr, port uint16) uint64 {
 			return set.Match(init, resp, port, p.local.Load())
 		},
@@ -415,6 +415,7 @@ func (p *Pipeline) publish(src Source) {
 	})
 	if steps := p.cls.ClockSteps(); steps != p.steps {
 		p.steps = steps
+		p.stats.RebaseTop(time.Unix(0, p.cls.Clock()))
 		if p.cfg.Warnf != nil {
 			p.cfg.Warnf("packet time went back by more than the timeout (a clock step, merged captures, or a packet stamped in the future before): %d time(s) so far; sessions in progress then end a timeout later", steps)
 		}

@@ -81,6 +81,9 @@ type Config struct {
 	// Snapshot returns a consistent copy of the counters. It is called once
 	// per request, from the clients' goroutines.
 	Snapshot func() stats.Snapshot
+	// Stats returns the answer to STATS; nil makes it from Snapshot alone
+	// (no top lists).
+	Stats func() *protocol.StatsAnswer
 	// Top returns the answer to TOP n (see protocol.TopAnswer); nil
 	// answers TOP as an unknown request.
 	Top func(n int) *protocol.TopAnswer
@@ -593,6 +596,9 @@ func (s *Server) answer(line []byte) []byte {
 		cur, prev := s.refresh()
 		return protocol.RefreshAnswer(cur, prev)
 	case protocol.Stats:
+		if s.cfg.Stats != nil {
+			return protocol.Encode(s.cfg.Stats())
+		}
 		snap := s.cfg.Snapshot()
 		return protocol.Encode(snap.Answer(s.cfg.Version))
 	case protocol.Top:

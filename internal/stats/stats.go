@@ -15,6 +15,7 @@ import (
 	"github.com/tcpeek/tcpeek/internal/classify"
 	"github.com/tcpeek/tcpeek/internal/filter"
 	"github.com/tcpeek/tcpeek/internal/protocol"
+	"github.com/tcpeek/tcpeek/internal/top"
 )
 
 // Success and Failure are the per-filter counters of sessions by result,
@@ -112,11 +113,24 @@ type Snapshot struct {
 	Pending  uint64 // sessions in progress at the end of -r input
 }
 
-// Stats is the set of counters shared by the pipeline and its readers.
+// Stats is the set of counters shared by the pipeline and its readers, and
+// the failing peers of each filter.
 type Stats struct {
-	mu   sync.Mutex
-	snap Snapshot
+	mu     sync.RWMutex
+	snap   Snapshot
+	top    *top.Top
+	rxMask uint64 // the filters whose peer is the initiator (RX); the others' is the responder
+
+	cacheMu  sync.Mutex
+	cacheAt  time.Time // when cached was computed
+	cacheNow time.Time // the snapshot time it was computed for
+	cached   []protocol.TopLists
 }
+
+// topCacheFor is how long the top lists of STATS are reused: a client that
+// polls STATS in a loop must not make the pipeline wait for the lock while
+// they are computed again and again.
+const topCacheFor = time.Second
 
 // New returns counters for the given filters, counting from start.
 func New(filters []FilterInfo, start time.Time, maxSessions int) *Stats {
@@ -128,7 +142,11 @@ func New(filters []FilterInfo, start time.Time, maxSessions int) *Stats {
 	}}
 	for i, f := range filters {
 		s.snap.Filters[i].FilterInfo = f
+		if f.Direction == "RX" {
+			s.rxMask |= 1 << i
+		}
 	}
+	s.top = top.New(top.Config{Filters: len(filters)})
 	return s
 }
 
@@ -146,8 +164,117 @@ func (s *Stats) Apply(evs []classify.Event) {
 				s.snap.Filters[j].Add(ev)
 			}
 		}
+		if r, ok := topResult(ev); ok {
+			// The peer is the remote end: the client of RX filters, the
+			// server of TX and ANY ones.
+			s.top.AddSet(ev.Filters&s.rxMask, ev.Init, ev.RespPort, r, ev.End)
+			s.top.AddSet(ev.Filters&^s.rxMask, ev.Resp, ev.RespPort, r, ev.End)
+		}
 	}
 	s.mu.Unlock()
+}
+
+// topResult returns how a failed session ended, for the top peers.
+func topResult(ev *classify.Event) (top.Result, bool) {
+	if ev.Kind != classify.Ended {
+		return 0, false
+	}
+	switch ev.Result {
+	case classify.Timeout:
+		return top.Timeout, true
+	case classify.Reject:
+		return top.Reject, true
+	case classify.Unreach:
+		return top.Unreach, true
+	case classify.Abort:
+		return top.Abort, true
+	}
+	return 0, false
+}
+
+// RebaseTop tells the top peers that packet time went back to now: their
+// last minute starts again empty.
+func (s *Stats) RebaseTop(now time.Time) {
+	s.mu.Lock()
+	s.top.Rebase(now.UnixNano())
+	s.mu.Unlock()
+}
+
+// TopAnswer returns the answer to TOP n: per filter, the n peers with the
+// most failures since start and in the last minute before the counters'
+// time, and the n services.
+func (s *Stats) TopAnswer(n int) *protocol.TopAnswer {
+	s.mu.RLock()
+	now := s.snap.Now
+	lists := topLists(s.top.Snapshot(n, now.UnixNano()))
+	infos := make([]FilterInfo, len(s.snap.Filters))
+	for i := range s.snap.Filters {
+		infos[i] = s.snap.Filters[i].FilterInfo
+	}
+	s.mu.RUnlock()
+	a := &protocol.TopAnswer{Now: now.UTC().Format(protocol.TimeFormat), Filters: make([]protocol.TopFilter, len(infos))}
+	for i, f := range infos {
+		a.Filters[i] = protocol.TopFilter{Name: f.Name, Direction: f.Direction, TopLists: lists[i]}
+	}
+	return a
+}
+
+// Answer returns the STATS object: the snapshot's counters, and each
+// filter's top lists of protocol.DefaultTopN entries (computed at most once
+// per topCacheFor for the same counters' time).
+func (s *Stats) Answer(version string) *protocol.StatsAnswer {
+	snap := s.Snapshot()
+	a := snap.Answer(version)
+	lists := s.defaultTop(snap.Now)
+	for i := range a.Filters {
+		if i < len(lists) {
+			a.Filters[i].Top = &lists[i]
+		}
+	}
+	return a
+}
+
+// defaultTop returns the top lists of STATS for the counters' time now,
+// reusing those computed less than topCacheFor ago.
+func (s *Stats) defaultTop(now time.Time) []protocol.TopLists {
+	s.cacheMu.Lock()
+	defer s.cacheMu.Unlock()
+	if s.cached != nil && time.Since(s.cacheAt) < topCacheFor && !now.Before(s.cacheNow) && now.Sub(s.cacheNow) < topCacheFor {
+		return s.cached
+	}
+	s.mu.RLock()
+	lists := topLists(s.top.Snapshot(protocol.DefaultTopN, now.UnixNano()))
+	s.mu.RUnlock()
+	s.cached, s.cacheAt, s.cacheNow = lists, time.Now(), now
+	return lists
+}
+
+// topLists converts the top package's lists to the protocol's.
+func topLists(fs []top.FilterTop) []protocol.TopLists {
+	out := make([]protocol.TopLists, len(fs))
+	for i := range fs {
+		out[i] = protocol.TopLists{
+			SinceStart: topPeers(fs[i].SinceStart),
+			LastMinute: topPeers(fs[i].LastMinute),
+			Services:   make([]protocol.TopService, len(fs[i].Services)),
+		}
+		for j, sv := range fs[i].Services {
+			out[i].Services[j] = protocol.TopService{Port: sv.Port, Failures: sv.Failures}
+		}
+	}
+	return out
+}
+
+func topPeers(ps []top.Peer) []protocol.TopPeer {
+	out := make([]protocol.TopPeer, len(ps))
+	for i, p := range ps {
+		out[i] = protocol.TopPeer{
+			Peer: p.Addr.String(), Port: p.Port, Failures: p.Failures,
+			Timeout: p.Timeout, Reject: p.Reject, Unreach: p.Unreach, Abort: p.Abort, Error: p.Error,
+			Last: time.Unix(0, p.Last).UTC().Format(protocol.TimeFormat),
+		}
+	}
+	return out
 }
 
 // Update sets the monitor-wide counters and the time of the snapshot.
@@ -179,8 +306,8 @@ func (s *Stats) SetPending(n uint64) {
 
 // Snapshot returns a copy of every counter.
 func (s *Stats) Snapshot() Snapshot {
-	s.mu.Lock()
-	defer s.mu.Unlock()
+	s.mu.RLock()
+	defer s.mu.RUnlock()
 	c := s.snap
 	c.Filters = append([]Filter(nil), s.snap.Filters...)
 	return c

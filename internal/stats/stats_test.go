@@ -1,7 +1,9 @@
 package stats
 
 import (
+	"fmt"
 	"math"
+	"net/netip"
 	"testing"
 	"time"
 
@@ -179,5 +181,46 @@ func TestAnswer(t *testing.T) {
 		`"sessions":{"in_progress":6,"max":1000,"overflow":7,"displaced":8,"evicted":9}}` + "\n"
 	if got != want {
 		t.Errorf("STATS\n got %s\nwant %s", got, want)
+	}
+}
+
+// TestTopAnswer checks the TOP answer against literal JSON: the peer of an
+// RX filter is the initiator, that of a TX or ANY filter the responder;
+// successes and other events are not failures.
+func TestTopAnswer(t *testing.T) {
+	s := New([]FilterInfo{
+		{Name: "RX", Direction: "RX"},
+		{Name: "TX", Direction: "TX"},
+		{Name: "all", Direction: "ANY"},
+	}, time.Unix(0, 0), 1000)
+	at := time.Date(2024, 3, 1, 9, 30, 0, 0, time.UTC).UnixNano()
+	client, server := netip.MustParseAddr("198.51.100.7"), netip.MustParseAddr("192.0.2.1")
+	s.Apply([]classify.Event{
+		{Result: classify.Reject, Filters: 0b101, Init: client, Resp: server, RespPort: 443, End: at},
+		{Result: classify.Reject, Filters: 0b101, Init: client, Resp: server, RespPort: 443, End: at + 1e9},
+		{Result: classify.Timeout, Filters: 0b110, Init: server, Resp: netip.MustParseAddr("2001:db8::5"), RespPort: 5432, End: at + 2e9},
+		{Result: classify.Success, Filters: 0b111, Init: client, Resp: server, RespPort: 443, End: at},
+		{Kind: classify.LateRetry, Filters: 0b111},
+	})
+	s.Update(time.Unix(0, at+3e9), Capture{}, Sessions{})
+	got := string(protocol.Encode(s.TopAnswer(10)))
+	peer := func(p string, port, fails, timeout, reject int, last string) string {
+		return fmt.Sprintf(`{"peer":"%s","port":%d,"failures":%d,"timeout":%d,"reject":%d,"unreach":0,"abort":0,"error":0,"last":"2024-03-01T09:30:0%s.000000000Z"}`,
+			p, port, fails, timeout, reject, last)
+	}
+	rx := peer("198.51.100.7", 443, 2, 0, 2, "1")
+	tx := peer("2001:db8::5", 5432, 1, 1, 0, "2")
+	all := peer("192.0.2.1", 443, 2, 0, 2, "1")
+	want := `{"now":"2024-03-01T09:30:03.000000000Z","filters":[` +
+		`{"name":"RX","direction":"RX","since_start":[` + rx + `],"last_minute":[` + rx + `],"services":[{"port":443,"failures":2}]},` +
+		`{"name":"TX","direction":"TX","since_start":[` + tx + `],"last_minute":[` + tx + `],"services":[{"port":5432,"failures":1}]},` +
+		`{"name":"all","direction":"ANY","since_start":[` + all + `,` + tx + `],"last_minute":[` + all + `,` + tx + `],"services":[{"port":443,"failures":2},{"port":5432,"failures":1}]}]}` + "\n"
+	if got != want {
+		t.Errorf("TOP\n got %s\nwant %s", got, want)
+	}
+	// STATS holds the same lists under each filter's top key.
+	a := s.Answer("x")
+	if a.Filters[0].Top == nil || len(a.Filters[0].Top.SinceStart) != 1 || a.Filters[0].Top.SinceStart[0].Peer != "198.51.100.7" {
+		t.Errorf("STATS top of RX: %+v", a.Filters[0].Top)
 	}
 }
