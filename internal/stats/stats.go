@@ -119,18 +119,21 @@ type Stats struct {
 	mu     sync.RWMutex
 	snap   Snapshot
 	top    *top.Top
+	topGen uint64 // counts the failures added to top
 	rxMask uint64 // the filters whose peer is the initiator (RX); the others' is the responder
 
 	cacheMu  sync.Mutex
 	cacheAt  time.Time // when cached was computed
+	cacheGen uint64    // topGen then
 	cacheNow time.Time // the snapshot time it was computed for
 	cached   []protocol.TopLists
 }
 
-// topCacheFor is how long the top lists of STATS are reused: a client that
-// polls STATS in a loop must not make the pipeline wait for the lock while
-// they are computed again and again.
-const topCacheFor = time.Second
+// topCacheFor is how long the top lists of STATS may be reused while
+// failures keep coming: a client that polls STATS in a loop during a flood
+// must not keep the pipeline waiting for the lock while they are computed
+// again and again (a few milliseconds when every peer fails once).
+const topCacheFor = 100 * time.Millisecond
 
 // New returns counters for the given filters, counting from start.
 func New(filters []FilterInfo, start time.Time, maxSessions int) *Stats {
@@ -169,6 +172,7 @@ func (s *Stats) Apply(evs []classify.Event) {
 			// server of TX and ANY ones.
 			s.top.AddSet(ev.Filters&s.rxMask, ev.Init, ev.RespPort, r, ev.End)
 			s.top.AddSet(ev.Filters&^s.rxMask, ev.Resp, ev.RespPort, r, ev.End)
+			s.topGen++
 		}
 	}
 	s.mu.Unlock()
@@ -220,8 +224,9 @@ func (s *Stats) TopAnswer(n int) *protocol.TopAnswer {
 }
 
 // Answer returns the STATS object: the snapshot's counters, and each
-// filter's top lists of protocol.DefaultTopN entries (computed at most once
-// per topCacheFor for the same counters' time).
+// filter's top lists of protocol.DefaultTopN entries (those of a previous
+// answer when no failure came since, or when they are less than
+// topCacheFor old).
 func (s *Stats) Answer(version string) *protocol.StatsAnswer {
 	snap := s.Snapshot()
 	a := snap.Answer(version)
@@ -234,18 +239,21 @@ func (s *Stats) Answer(version string) *protocol.StatsAnswer {
 	return a
 }
 
-// defaultTop returns the top lists of STATS for the counters' time now,
-// reusing those computed less than topCacheFor ago.
+// defaultTop returns the top lists of STATS for the counters' time now.
+// Lists computed for the same failures within the same granularity of the
+// last minute are reused, and so are lists less than topCacheFor old.
 func (s *Stats) defaultTop(now time.Time) []protocol.TopLists {
 	s.cacheMu.Lock()
 	defer s.cacheMu.Unlock()
-	if s.cached != nil && time.Since(s.cacheAt) < topCacheFor && !now.Before(s.cacheNow) && now.Sub(s.cacheNow) < topCacheFor {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	same := s.cacheGen == s.topGen && now.UnixNano()/top.Granularity == s.cacheNow.UnixNano()/top.Granularity
+	fresh := time.Since(s.cacheAt) < topCacheFor && !now.Before(s.cacheNow)
+	if s.cached != nil && (same || fresh) {
 		return s.cached
 	}
-	s.mu.RLock()
 	lists := topLists(s.top.Snapshot(protocol.DefaultTopN, now.UnixNano()))
-	s.mu.RUnlock()
-	s.cached, s.cacheAt, s.cacheNow = lists, time.Now(), now
+	s.cached, s.cacheAt, s.cacheGen, s.cacheNow = lists, time.Now(), s.topGen, now
 	return lists
 }
 
