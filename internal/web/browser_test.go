@@ -9,6 +9,7 @@ import (
 	"net/http/httptest"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"sync"
 	"testing"
 	"time"
@@ -39,7 +40,8 @@ type fakeDaemon struct {
 	filters  []stats.Filter // RX, TX, web (RX *:443), db (TX *:5432)
 	failures []failure
 	step     int
-	failWeb  int // rejects still to come from 198.51.100.7:443, 10 a step
+	failWeb  int       // rejects still to come from 198.51.100.7:443, 10 a step
+	failFrom time.Time // the step before the first reject: where the episode begins
 }
 
 const (
@@ -64,6 +66,9 @@ func newFakeDaemon(start time.Time) *fakeDaemon {
 func (d *fakeDaemon) advance(now time.Time) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
+	if d.failWeb > 0 && d.failFrom.IsZero() {
+		d.failFrom = d.now
+	}
 	d.now = now
 	d.step++
 	ms := int64(time.Millisecond)
@@ -267,7 +272,11 @@ func TestPageInChromium(t *testing.T) {
 	p.WaitPeer("web", "last_minute", "198.51.100.7", 443, 40, wait)
 	p.WaitPeer("web", "since_start", "198.51.100.7", 443, 40, wait)
 	p.WaitJS("the rejects of the peer", webtest.PeerCell("web", "last_minute", "198.51.100.7", 443, "reject")+` === '40'`, wait)
-	p.WaitJS("since when web fails", `document.querySelector('section[data-filter="web"] h2 [data-k="episode"]').textContent.startsWith('failing since ')`, wait)
+	d.mu.Lock()
+	since := d.failFrom.Format("15:04:05") // the page shows local times, as Go does
+	d.mu.Unlock()
+	p.WaitJS("since when web fails", webtest.Cell("web", "episode")+`.startsWith(`+strconv.Quote(since)+`) && `+
+		`/^fail(ing since|ed from) `+since+`/.test(document.querySelector('section[data-filter="web"] h2 [data-k="episode"]').textContent)`, wait)
 	p.WaitJS("the rejects in the table's rates", webtest.Cell("web", "rate_reject")+` !== '0' && `+webtest.Cell("web", "rate_reject")+` !== '–'`, wait)
 	p.WaitJS("the attempts chart with 5 minutes of points", webtest.ChartPoints("web", "attempts")+` >= 2 * 290`, wait)
 	p.WaitJS("the failure % chart with points", webtest.ChartPoints("web", "failpct")+` > 0`, wait)
@@ -304,4 +313,72 @@ func TestPageInChromium(t *testing.T) {
 	p.WaitJS("that tcpeek does not answer", webtest.Status+` === 'down' && `+webtest.StatusText+`.includes('not answering')`, wait)
 	p.WaitJS("the figures greyed out", `document.body.classList.contains('down')`, wait)
 	t.Logf("screenshot of a daemon that does not answer: %s", p.Screenshot(filepath.Join(dir, "down.png")))
+}
+
+// TestPageEpisodes checks, in Chromium, how the page tells since when a
+// filter fails, from a history of samples taken before it opens.
+func TestPageEpisodes(t *testing.T) {
+	now := time.Now().Truncate(time.Second)
+	names := []string{"always", "ended", "old", "quiet"}
+	// failing tells whether filter i failed in the second ending s seconds
+	// before now.
+	failing := func(i, s int) bool {
+		switch names[i] {
+		case "always":
+			return true
+		case "ended":
+			return s >= 20 && s <= 40
+		case "old":
+			return s >= 190 && s <= 200
+		}
+		return false
+	}
+	var mu sync.Mutex
+	a := &protocol.StatsAnswer{Version: "test", Start: now.Add(-701 * time.Second).UTC().Format(protocol.TimeFormat)}
+	for _, n := range names {
+		a.Filters = append(a.Filters, protocol.Filter{Name: n, Direction: "ANY", Rules: []string{"*:*"}})
+	}
+	statsFn := func() *protocol.StatsAnswer {
+		mu.Lock()
+		defer mu.Unlock()
+		c := *a
+		c.Filters = slices.Clone(a.Filters)
+		return &c
+	}
+	h := web.New(web.Config{Stats: statsFn, Top: func(int) *protocol.TopAnswer { return &protocol.TopAnswer{Filters: []protocol.TopFilter{}} }})
+	for s := 700; s >= 0; s-- {
+		at := now.Add(-time.Duration(s) * time.Second)
+		mu.Lock()
+		a.Now = at.UTC().Format(protocol.TimeFormat)
+		for i := range a.Filters {
+			f := &a.Filters[i]
+			f.Success.Total += 3
+			if failing(i, s) {
+				f.Failure.Total++
+				f.Failure.Reject++
+			}
+		}
+		mu.Unlock()
+		h.Sample(at)
+	}
+	ts := httptest.NewServer(h)
+	t.Cleanup(ts.Close)
+	p := webtest.Open(t, ts.URL+"/")
+
+	clock := func(s int) string { return now.Add(-time.Duration(s) * time.Second).Format("15:04:05") }
+	tests := []struct{ filter, badge, cell string }{
+		{"always", "failing since before " + clock(600) + " (for more than 10 min)", "before " + clock(600)},
+		{"ended", "failed from " + clock(41) + " to " + clock(20) + " (21 s), 20 s ago", clock(41) + " to " + clock(20)},
+		{"old", "last failure at " + clock(190) + " (3 min 10 s ago)", "last " + clock(190)},
+		{"quiet", "no failures in the last 10 min", "–"},
+	}
+	for _, tt := range tests {
+		p.WaitCell(tt.filter, "episode", tt.cell, 20*time.Second)
+		p.WaitJS(fmt.Sprintf("%s: %q", tt.filter, tt.badge),
+			`document.querySelector('section[data-filter=`+strconv.Quote(tt.filter)+`] h2 [data-k="episode"]').textContent === `+strconv.Quote(tt.badge), 5*time.Second)
+	}
+	p.WaitJS("the title", `document.title === 'tcpeek: always, ended failing'`, 5*time.Second)
+	if errs := p.Errors(); len(errs) > 0 {
+		t.Errorf("the page had errors:\n%v", errs)
+	}
 }

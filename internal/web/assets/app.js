@@ -173,6 +173,11 @@
   function episodeText(e) {
     switch (e.state) {
       case 'now':
+        if (e.end - e.last > WINDOW_MS) {
+          // Failures stopped a little while ago: say when.
+          return 'failed ' + (e.before ? 'from before ' : 'from ') + fmtTime(e.since) + ' to ' + fmtTime(e.last) +
+            ' (' + fmtDur(e.last - e.since) + '), ' + fmtDur(e.end - e.last) + ' ago';
+        }
         return e.before
           ? 'failing since before ' + fmtTime(e.since) + ' (for more than ' + fmtDur(e.end - e.since) + ')'
           : 'failing since ' + fmtTime(e.since) + ' (for ' + fmtDur(e.end - e.since) + ')';
@@ -481,7 +486,9 @@
     cells.push(countCell('displaced', f.displaced || 0, true));
     cells.push(el('td', {
       'data-k': 'episode', class: 'text' + (ep.state === 'now' ? ' bad' : ''),
-      text: ep.state === 'now' ? (ep.before ? 'before ' : '') + fmtTime(ep.since) : ep.state === 'past' ? 'last ' + fmtTime(ep.last) : '–',
+      text: ep.state === 'now'
+        ? (ep.before ? 'before ' : '') + fmtTime(ep.since) + (ep.end - ep.last > WINDOW_MS ? ' to ' + fmtTime(ep.last) : '')
+        : ep.state === 'past' ? 'last ' + fmtTime(ep.last) : '–',
     }));
     return el('tr', { 'data-filter': f.name, class: ep.state === 'now' ? 'failing' : null }, cells);
   }

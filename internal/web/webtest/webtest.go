@@ -136,6 +136,10 @@ func (p *Page) Errors() []string {
 	return append([]string(nil), p.errors...)
 }
 
+// Context returns the chromedp context of the page's tab, for actions of
+// one's own (chromedp.Run(p.Context(), …)). It ends with the test.
+func (p *Page) Context() context.Context { return p.ctx }
+
 // Eval evaluates a JavaScript expression in the page.
 func Eval[T any](p *Page, expr string) (T, error) {
 	ctx, cancel := context.WithTimeout(p.ctx, 10*time.Second)
