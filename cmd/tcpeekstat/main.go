@@ -31,10 +31,13 @@ Options:
                            one line of JSON (the GET request)
   -g, --gmetric            send the changes since the previous -g to Ganglia:
                            one gmetric call per filter and counter
-                           (tcpeek_FILTER_success_dupsyn, ..._dupsynack,
-                           tcpeek_FILTER_failure_timeout, ..._reject,
-                           ..._unreach, ..._abort); the REFRESH request
+                           (tcpeek_FILTER_success_total, ..._dupsyn,
+                           ..._dupsynack, tcpeek_FILTER_failure_total,
+                           ..._timeout, ..._reject, ..._unreach, ..._abort);
+                           the REFRESH request
       --gmetric-path=PATH  the gmetric program (default: gmetric on PATH)
+      --gmetric-conf=FILE  gmetric's configuration (passed as gmetric -c FILE;
+                           default: gmetric's own)
   -h, --help               show this help and exit
   -v, --version            show the version and exit
 
@@ -53,6 +56,7 @@ type options struct {
 	json        bool
 	gmetric     bool
 	gmetricPath string
+	gmetricConf string
 	help        bool
 	version     bool
 }
@@ -72,6 +76,7 @@ func parseOptions(args []string) (*options, error) {
 	fs.BoolVarP(&o.json, "json", "j", false, "")
 	fs.BoolVarP(&o.gmetric, "gmetric", "g", false, "")
 	fs.StringVar(&o.gmetricPath, "gmetric-path", "gmetric", "")
+	fs.StringVar(&o.gmetricConf, "gmetric-conf", "", "")
 	fs.BoolVarP(&o.help, "help", "h", false, "")
 	fs.BoolVarP(&o.version, "version", "v", false, "")
 	if err := fs.Parse(args); err != nil {
@@ -89,6 +94,10 @@ func parseOptions(args []string) (*options, error) {
 		return nil, &usageError{"-j and -g cannot be used together"}
 	case o.gmetricPath == "":
 		return nil, &usageError{"--gmetric-path needs a path"}
+	case fs.Changed("gmetric-conf") && !o.gmetric:
+		return nil, &usageError{"--gmetric-conf is for -g"}
+	case fs.Changed("gmetric-conf") && o.gmetricConf == "":
+		return nil, &usageError{"--gmetric-conf needs a file"}
 	}
 	return o, nil
 }
@@ -108,7 +117,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stdout, "tcpeekstat %s\n", version)
 		return 0
 	case o.gmetric:
-		err = sendGmetric(o.socket, o.gmetricPath, stdout, stderr)
+		err = sendGmetric(o.socket, o.gmetricPath, o.gmetricConf, stdout, stderr)
 	case o.json:
 		var answer []byte
 		if answer, err = query(o.socket, protocol.Request{Verb: protocol.Get}); err == nil {
