@@ -80,7 +80,7 @@ func (g *grid) lines(maxWidth int) []string {
 	}
 	if maxWidth > 0 {
 		for i, l := range out {
-			out[i] = truncate(l, maxWidth)
+			out[i] = strings.TrimRight(truncate(l, maxWidth), " ")
 		}
 	}
 	return out

@@ -1,6 +1,6 @@
 // Command tcpeekstat shows the counters of a running tcpeek, read from its
-// stats socket (SPEC §8): as a table, as the JSON tcpeek sends (-j), or as
-// Ganglia metrics of the changes since the previous -g (-g).
+// stats socket (SPEC §8): as a table, as the JSON tcpeek sends (-j), as
+// tables of the peers that fail most (--top), or as Ganglia metrics of the changes since the previous -g (-g).
 package main
 
 import (
@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strconv"
 	"strings"
 
 	"github.com/spf13/pflag"
@@ -27,8 +28,13 @@ Show the counters of a running tcpeek, read from its stats socket.
 Options:
   -U, --socket=PATH        tcpeek's stats socket
                            (default ` + defaultSocket + `)
-  -j, --json               print the cumulative counters as tcpeek sends them:
-                           one line of JSON (the GET request)
+  -j, --json               print the answer as tcpeek sends it, one line of
+                           JSON: the cumulative counters (the GET request),
+                           or with --top the TOP answer
+  -t, --top[=N]            per filter, the N peers with the most failed
+                           attempts since the start and in the last minute,
+                           and the failing services (N from 1 to 1000,
+                           default 10; write -t20 or --top=20)
   -g, --gmetric            send the changes since the previous -g to Ganglia:
                            one gmetric call per filter and counter
                            (tcpeek_FILTER_success_total, ..._dupsyn,
@@ -41,7 +47,8 @@ Options:
   -h, --help               show this help and exit
   -v, --version            show the version and exit
 
-Without -j or -g, tcpeekstat prints a table of every filter's counters.
+Without -j, -t or -g, tcpeekstat prints a table of every filter's
+counters. Times are local.
 Exit status: 0 if all went well, 1 if tcpeek does not answer or gmetric
 fails, 2 for a mistake on the command line.
 `
@@ -54,6 +61,7 @@ func main() {
 type options struct {
 	socket      string
 	json        bool
+	top         int // N of --top; 0 without --top
 	gmetric     bool
 	gmetricPath string
 	gmetricConf string
@@ -72,24 +80,38 @@ func parseOptions(args []string) (*options, error) {
 	fs.SetOutput(io.Discard)
 	fs.Usage = func() {}
 	o := &options{}
+	var top string
 	fs.StringVarP(&o.socket, "socket", "U", defaultSocket, "")
 	fs.BoolVarP(&o.json, "json", "j", false, "")
+	fs.StringVarP(&top, "top", "t", "", "")
+	fs.Lookup("top").NoOptDefVal = strconv.Itoa(protocol.DefaultTopN)
 	fs.BoolVarP(&o.gmetric, "gmetric", "g", false, "")
 	fs.StringVar(&o.gmetricPath, "gmetric-path", "gmetric", "")
 	fs.StringVar(&o.gmetricConf, "gmetric-conf", "", "")
 	fs.BoolVarP(&o.help, "help", "h", false, "")
 	fs.BoolVarP(&o.version, "version", "v", false, "")
-	if err := fs.Parse(args); err != nil {
+	if err := fs.Parse(attachOptional(fs, args, 't')); err != nil {
 		return nil, &usageError{strings.TrimSuffix(err.Error(), "\n")}
 	}
 	if o.help || o.version {
 		return o, nil
 	}
+	if fs.Changed("top") {
+		n, err := strconv.Atoi(top)
+		if err != nil || n < 1 || n > protocol.MaxTopN {
+			return nil, &usageError{fmt.Sprintf("--top: N is a number from 1 to %d, not %q", protocol.MaxTopN, top)}
+		}
+		o.top = n
+	}
 	switch {
+	case fs.NArg() > 0 && o.top > 0 && isDigits(fs.Arg(0)):
+		return nil, &usageError{fmt.Sprintf("unexpected argument %q (write --top=%[1]s or -t%[1]s)", fs.Arg(0))}
 	case fs.NArg() > 0:
 		return nil, &usageError{fmt.Sprintf("unexpected argument %q", fs.Arg(0))}
 	case o.socket == "":
 		return nil, &usageError{"--socket needs a path"}
+	case o.top > 0 && o.gmetric:
+		return nil, &usageError{"-t and -g cannot be used together"}
 	case o.json && o.gmetric:
 		return nil, &usageError{"-j and -g cannot be used together"}
 	case o.gmetricPath == "":
@@ -100,6 +122,56 @@ func parseOptions(args []string) (*options, error) {
 		return nil, &usageError{"--gmetric-conf needs a file"}
 	}
 	return o, nil
+}
+
+// attachOptional returns args with the value of the short option c, whose
+// value is optional, attached as pflag understands it: "-t20" (and
+// "-jt20") become "-t=20", as getopt reads an optional argument. pflag
+// would take the digits for more options. The arguments of options that
+// take a value are left alone ("-U -t20" names a socket "-t20").
+func attachOptional(fs *pflag.FlagSet, args []string, c byte) []string {
+	out := append([]string(nil), args...)
+	for i := 0; i < len(out); i++ {
+		a := out[i]
+		switch {
+		case a == "--":
+			return out
+		case strings.HasPrefix(a, "--"):
+			if f := fs.Lookup(a[2:]); f != nil && f.NoOptDefVal == "" {
+				i++ // its value is the next argument
+			}
+		case len(a) > 1 && a[0] == '-':
+			for j := 1; j < len(a); j++ {
+				f := fs.ShorthandLookup(a[j : j+1])
+				if f == nil || a[j] == '=' {
+					break // pflag reports it
+				}
+				if a[j] == c {
+					if rest := a[j+1:]; isDigits(rest) {
+						out[i] = a[:j+1] + "=" + rest
+					}
+					break
+				}
+				if f.NoOptDefVal == "" { // takes a value: the rest, or the next argument
+					if j == len(a)-1 {
+						i++
+					}
+					break
+				}
+			}
+		}
+	}
+	return out
+}
+
+// isDigits reports whether s is one or more decimal digits.
+func isDigits(s string) bool {
+	for _, r := range s {
+		if r < '0' || r > '9' {
+			return false
+		}
+	}
+	return s != ""
 }
 
 // run is the whole program; it returns the exit status.
@@ -118,11 +190,12 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return 0
 	case o.gmetric:
 		err = sendGmetric(o.socket, o.gmetricPath, o.gmetricConf, stdout, stderr)
+	case o.top > 0 && o.json:
+		err = printJSON(o.socket, protocol.Request{Verb: protocol.Top, N: o.top}, stdout)
+	case o.top > 0:
+		err = printTop(o.socket, o.top, stdout)
 	case o.json:
-		var answer []byte
-		if answer, err = query(o.socket, protocol.Request{Verb: protocol.Get}); err == nil {
-			_, err = stdout.Write(answer)
-		}
+		err = printJSON(o.socket, protocol.Request{Verb: protocol.Get}, stdout)
 	default:
 		err = printTable(o.socket, stdout)
 	}
@@ -134,4 +207,14 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 	return 0
+}
+
+// printJSON sends req to tcpeek on path and prints the answer as received.
+func printJSON(path string, req protocol.Request, w io.Writer) error {
+	answer, err := query(path, req)
+	if err != nil {
+		return err
+	}
+	_, err = w.Write(answer)
+	return err
 }

@@ -20,7 +20,16 @@ import (
 
 var update = flag.Bool("update", false, "rewrite the golden files in testdata")
 
+// mainEnv, set in the environment, makes the test binary run tcpeekstat's
+// main instead of the tests: the tests that need tcpeekstat as a process of
+// its own (its own terminal, signals, a closed pipe) run it so.
+const mainEnv = "TCPEEKSTAT_TEST_RUN_MAIN"
+
 func TestMain(m *testing.M) {
+	if os.Getenv(mainEnv) == "1" {
+		main()
+		return
+	}
 	loc = time.UTC
 	os.Exit(m.Run())
 }
@@ -30,6 +39,7 @@ type fakeTcpeek struct {
 	path string
 	mu   sync.Mutex
 	snap stats.Snapshot
+	stop func() // closes the socket; safe to call more than once
 }
 
 // Snapshot returns a copy of the counters, as stats.Stats.Snapshot does.
@@ -70,11 +80,20 @@ func startTcpeek(t testing.TB, exprs ...string) *fakeTcpeek {
 	return startTcpeekFilters(t, stats.Describe(set.Filters()))
 }
 
-func startTcpeekFilters(t testing.TB, filters []stats.FilterInfo) *fakeTcpeek {
+// startTcpeekFilters serves a stats socket with filters and zero counters
+// until the test ends; each of configure may change the server's
+// configuration first (to serve TOP, say).
+func startTcpeekFilters(t testing.TB, filters []stats.FilterInfo, configure ...func(*server.Config)) *fakeTcpeek {
+	t.Helper()
+	return startTcpeekAt(t, filepath.Join(tempDir(t), "tcpeek.sock"), filters, configure...)
+}
+
+// startTcpeekAt is startTcpeekFilters with the socket at path.
+func startTcpeekAt(t testing.TB, path string, filters []stats.FilterInfo, configure ...func(*server.Config)) *fakeTcpeek {
 	t.Helper()
 	start := time.Date(2024, 5, 6, 7, 8, 9, 500_000_000, time.UTC)
 	f := &fakeTcpeek{
-		path: filepath.Join(tempDir(t), "tcpeek.sock"),
+		path: path,
 		snap: stats.Snapshot{
 			Start:    start,
 			Now:      start.Add(3*time.Hour + 25*time.Minute + 7*time.Second),
@@ -85,19 +104,24 @@ func startTcpeekFilters(t testing.TB, filters []stats.FilterInfo) *fakeTcpeek {
 	for i := range filters {
 		f.snap.Filters[i].FilterInfo = filters[i]
 	}
-	s, err := server.Listen(server.Config{
+	cfg := server.Config{
 		Path: f.path, UID: -1, GID: -1,
 		Snapshot: f.Snapshot, Version: "1.0.0", Logf: t.Logf,
-	})
+	}
+	for _, c := range configure {
+		c(&cfg)
+	}
+	s, err := server.Listen(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
 	served := make(chan error, 1)
 	go func() { served <- s.Serve() }()
-	t.Cleanup(func() {
+	f.stop = sync.OnceFunc(func() {
 		s.Close()
 		<-served
 	})
+	t.Cleanup(f.stop)
 	return f
 }
 
