@@ -1,15 +1,18 @@
 // Command tcpeekstat shows the counters of a running tcpeek, read from its
 // stats socket (SPEC §8): as a table, as the JSON tcpeek sends (-j), as
-// tables of the peers that fail most (--top), or as Ganglia metrics of the changes since the previous -g (-g).
+// tables of the peers that fail most (--top), as a live view (--watch), or
+// as Ganglia metrics of the changes since the previous -g (-g).
 package main
 
 import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/spf13/pflag"
 
@@ -35,6 +38,15 @@ Options:
                            attempts since the start and in the last minute,
                            and the failing services (N from 1 to 1000,
                            default 10; write -t20 or --top=20)
+  -w, --watch              a live view, redrawn every interval: per filter
+                           the attempts, successes and failures by cause per
+                           second and the failure % over the interval, the
+                           handshake p50 and p99 since the start, and the top
+                           failing peers of the last minute; q or Ctrl+C
+                           quits. When the output is not a terminal: one
+                           table per interval
+      --interval=DURATION  --watch's interval: seconds (2, 0.5) or a
+                           duration (500ms, 1m); from 0.1s to 1h (default 1s)
   -g, --gmetric            send the changes since the previous -g to Ganglia:
                            one gmetric call per filter and counter
                            (tcpeek_FILTER_success_total, ..._dupsyn,
@@ -47,10 +59,12 @@ Options:
   -h, --help               show this help and exit
   -v, --version            show the version and exit
 
-Without -j, -t or -g, tcpeekstat prints a table of every filter's
+Without -j, -t, -w or -g, tcpeekstat prints a table of every filter's
 counters. Times are local.
-Exit status: 0 if all went well, 1 if tcpeek does not answer or gmetric
-fails, 2 for a mistake on the command line.
+Exit status: 0 if all went well (also when --watch ends by q, Ctrl+C,
+SIGTERM or a closed output), 1 if tcpeek does not answer (--watch: at its
+start; later it asks again every interval) or gmetric fails, 2 for a
+mistake on the command line.
 `
 
 func main() {
@@ -62,6 +76,8 @@ type options struct {
 	socket      string
 	json        bool
 	top         int // N of --top; 0 without --top
+	watch       bool
+	interval    time.Duration
 	gmetric     bool
 	gmetricPath string
 	gmetricConf string
@@ -74,17 +90,25 @@ type usageError struct{ msg string }
 
 func (e *usageError) Error() string { return e.msg }
 
+// Bounds of --interval.
+const (
+	minInterval = 100 * time.Millisecond
+	maxInterval = time.Hour
+)
+
 // parseOptions parses the command line (without the program name).
 func parseOptions(args []string) (*options, error) {
 	fs := pflag.NewFlagSet("tcpeekstat", pflag.ContinueOnError)
 	fs.SetOutput(io.Discard)
 	fs.Usage = func() {}
 	o := &options{}
-	var top string
+	var top, interval string
 	fs.StringVarP(&o.socket, "socket", "U", defaultSocket, "")
 	fs.BoolVarP(&o.json, "json", "j", false, "")
 	fs.StringVarP(&top, "top", "t", "", "")
 	fs.Lookup("top").NoOptDefVal = strconv.Itoa(protocol.DefaultTopN)
+	fs.BoolVarP(&o.watch, "watch", "w", false, "")
+	fs.StringVar(&interval, "interval", "1s", "")
 	fs.BoolVarP(&o.gmetric, "gmetric", "g", false, "")
 	fs.StringVar(&o.gmetricPath, "gmetric-path", "gmetric", "")
 	fs.StringVar(&o.gmetricConf, "gmetric-conf", "", "")
@@ -103,6 +127,17 @@ func parseOptions(args []string) (*options, error) {
 		}
 		o.top = n
 	}
+	d, err := parseInterval(interval)
+	if err != nil {
+		return nil, &usageError{err.Error()}
+	}
+	o.interval = d
+	modes := 0
+	for _, on := range []bool{o.top > 0, o.watch, o.gmetric} {
+		if on {
+			modes++
+		}
+	}
 	switch {
 	case fs.NArg() > 0 && o.top > 0 && isDigits(fs.Arg(0)):
 		return nil, &usageError{fmt.Sprintf("unexpected argument %q (write --top=%[1]s or -t%[1]s)", fs.Arg(0))}
@@ -110,12 +145,16 @@ func parseOptions(args []string) (*options, error) {
 		return nil, &usageError{fmt.Sprintf("unexpected argument %q", fs.Arg(0))}
 	case o.socket == "":
 		return nil, &usageError{"--socket needs a path"}
-	case o.top > 0 && o.gmetric:
-		return nil, &usageError{"-t and -g cannot be used together"}
+	case modes > 1:
+		return nil, &usageError{"use one of -t, -w and -g at a time"}
 	case o.json && o.gmetric:
 		return nil, &usageError{"-j and -g cannot be used together"}
+	case o.json && o.watch:
+		return nil, &usageError{"-j and -w cannot be used together"}
 	case o.gmetricPath == "":
 		return nil, &usageError{"--gmetric-path needs a path"}
+	case fs.Changed("interval") && !o.watch:
+		return nil, &usageError{"--interval is for --watch"}
 	case fs.Changed("gmetric-conf") && !o.gmetric:
 		return nil, &usageError{"--gmetric-conf is for -g"}
 	case fs.Changed("gmetric-conf") && o.gmetricConf == "":
@@ -174,6 +213,25 @@ func isDigits(s string) bool {
 	return s != ""
 }
 
+// parseInterval parses --interval: a number of seconds or a Go duration.
+func parseInterval(s string) (time.Duration, error) {
+	d, err := time.ParseDuration(s)
+	if err != nil {
+		secs, ferr := strconv.ParseFloat(s, 64)
+		if ferr != nil || math.IsNaN(secs) || math.IsInf(secs, 0) {
+			return 0, fmt.Errorf("--interval: %q is neither seconds (2, 0.5) nor a duration (500ms, 1m)", s)
+		}
+		d = time.Duration(secs * float64(time.Second))
+		if secs > maxInterval.Seconds() {
+			d = maxInterval + 1
+		}
+	}
+	if d < minInterval || d > maxInterval {
+		return 0, fmt.Errorf("--interval: %q is not between %v and %v", s, minInterval, maxInterval)
+	}
+	return d, nil
+}
+
 // run is the whole program; it returns the exit status.
 func run(args []string, stdout, stderr io.Writer) int {
 	o, err := parseOptions(args)
@@ -190,6 +248,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return 0
 	case o.gmetric:
 		err = sendGmetric(o.socket, o.gmetricPath, o.gmetricConf, stdout, stderr)
+	case o.watch:
+		err = runWatch(o.socket, o.interval, stdout)
 	case o.top > 0 && o.json:
 		err = printJSON(o.socket, protocol.Request{Verb: protocol.Top, N: o.top}, stdout)
 	case o.top > 0:

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"encoding/json"
 	"fmt"
 	"io"
 	"strconv"
@@ -16,15 +15,11 @@ var loc = time.Local
 
 // printTable asks tcpeek on path for STATS and prints it as a table.
 func printTable(path string, w io.Writer) error {
-	answer, err := query(path, protocol.Request{Verb: protocol.Stats})
+	st, err := fetchStats(path)
 	if err != nil {
 		return err
 	}
-	var st protocol.StatsAnswer
-	if err := json.Unmarshal(answer, &st); err != nil {
-		return fmt.Errorf("tcpeek on %s: cannot read its STATS answer: %w", path, err)
-	}
-	_, err = io.WriteString(w, formatTable(&st))
+	_, err = io.WriteString(w, formatTable(st))
 	return err
 }
 
