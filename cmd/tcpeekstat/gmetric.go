@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"os"
 	"os/exec"
 	"sort"
 	"strconv"
@@ -17,9 +18,12 @@ import (
 var gmetricTimeout = 10 * time.Second
 
 // gmetricItems are the counters sent to Ganglia for each filter, in order.
+// The totals let Ganglia chart a failure ratio.
 var gmetricItems = [...]struct{ section, item string }{
+	{"success", "total"},
 	{"success", "dupsyn"},
 	{"success", "dupsynack"},
+	{"failure", "total"},
 	{"failure", "timeout"},
 	{"failure", "reject"},
 	{"failure", "unreach"},
@@ -32,10 +36,15 @@ type metric struct {
 	value uint64
 }
 
-// args returns gmetric's arguments for m. The name always begins with
-// "tcpeek_", so it can never be taken for an option.
-func (m metric) args() []string {
-	return []string{"-n", m.name, "-v", strconv.FormatUint(m.value, 10), "-t", "uint32", "-u", "sessions"}
+// args returns gmetric's arguments for m, with "-c conf" first when conf is
+// not empty. The name always begins with "tcpeek_", so it can never be
+// taken for an option.
+func (m metric) args(conf string) []string {
+	var a []string
+	if conf != "" {
+		a = append(a, "-c", conf)
+	}
+	return append(a, "-n", m.name, "-v", strconv.FormatUint(m.value, 10), "-t", "uint32", "-u", "sessions")
 }
 
 // gmetricErrors says that gmetric failed for some metrics; each failure
@@ -47,14 +56,22 @@ func (e *gmetricErrors) Error() string {
 }
 
 // sendGmetric asks tcpeek on path for REFRESH and runs gmetric (found as
-// gmetricPath) once for each counter of each filter. gmetric is looked up
-// before REFRESH is sent, so that a missing gmetric loses no change. A
+// gmetricPath, given "-c conf" when conf is not empty) once for each counter
+// of each filter. gmetric is looked up, and conf opened, before REFRESH is
+// sent, so that a missing gmetric or configuration loses no change. A
 // gmetric that fails is reported on stderr, naming the metric, and the
 // others are still sent.
-func sendGmetric(path, gmetricPath string, stdout, stderr io.Writer) error {
+func sendGmetric(path, gmetricPath, conf string, stdout, stderr io.Writer) error {
 	prog, err := exec.LookPath(gmetricPath)
 	if err != nil {
 		return fmt.Errorf("cannot run gmetric: %w (install ganglia-monitor, or give --gmetric-path)", err)
+	}
+	if conf != "" {
+		f, err := os.Open(conf)
+		if err != nil {
+			return fmt.Errorf("cannot read gmetric's configuration: %w (give --gmetric-conf a gmond.conf that names the channels to send on)", err)
+		}
+		f.Close()
 	}
 	answer, err := query(path, protocol.Request{Verb: protocol.Refresh})
 	if err != nil {
@@ -66,7 +83,7 @@ func sendGmetric(path, gmetricPath string, stdout, stderr io.Writer) error {
 	}
 	var failed []string
 	for _, m := range metrics {
-		if err := runGmetric(prog, m, stdout, stderr); err != nil {
+		if err := runGmetric(prog, m.args(conf), stdout, stderr); err != nil {
 			fmt.Fprintf(stderr, "tcpeekstat: gmetric for %s (value %d) failed: %v\n", m.name, m.value, err)
 			failed = append(failed, m.name)
 		}
@@ -77,12 +94,12 @@ func sendGmetric(path, gmetricPath string, stdout, stderr io.Writer) error {
 	return nil
 }
 
-// runGmetric runs gmetric for one metric, directly: no shell ever sees the
+// runGmetric runs gmetric with args, directly: no shell ever sees the
 // metric's name.
-func runGmetric(prog string, m metric, stdout, stderr io.Writer) error {
+func runGmetric(prog string, args []string, stdout, stderr io.Writer) error {
 	ctx, cancel := context.WithTimeout(context.Background(), gmetricTimeout)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, prog, m.args()...)
+	cmd := exec.CommandContext(ctx, prog, args...)
 	cmd.Stdout, cmd.Stderr = stdout, stderr
 	cmd.WaitDelay = time.Second // a child that keeps the output open
 	err := cmd.Run()

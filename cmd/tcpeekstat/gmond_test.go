@@ -40,13 +40,6 @@ func TestGmond(t *testing.T) {
 	}
 	xmlAddr := startGmond(t, conf, tcpPort)
 
-	// tcpeekstat runs gmetric through a wrapper that names the config.
-	wrapper := filepath.Join(dir, "gmetric")
-	script := "#!/bin/sh\nexec " + gmetricPath + " -c " + shellQuote(conf) + " \"$@\"\n"
-	if err := os.WriteFile(wrapper, []byte(script), 0o755); err != nil {
-		t.Fatal(err)
-	}
-
 	d := startTcpeek(t, "web-1.example:RX@*:80")
 	d.update(func(s *stats.Snapshot) {
 		s.Filters[0].Success = stats.Success{Total: 20, DupSYN: 1, DupSYNACK: 2}
@@ -57,20 +50,23 @@ func TestGmond(t *testing.T) {
 	})
 	names := []string{"RX", "TX", "web-1.example"}
 
-	if code, stdout, stderr := tcpeekstat("-g", "--gmetric-path", wrapper, "-U", d.path); code != 0 {
+	// gmetric reads gmond's configuration from --gmetric-conf.
+	if code, stdout, stderr := tcpeekstat("-g", "--gmetric-path", gmetricPath, "--gmetric-conf", conf, "-U", d.path); code != 0 {
 		t.Fatalf("tcpeekstat -g: exit %d, stdout %q, stderr %q", code, stdout, stderr)
 	}
-	waitMetrics(t, xmlAddr, names, [][6]uint64{{1, 2, 3, 4, 5, 6}, {0, 0, 0, 7, 0, 0}, {11, 0, 0, 0, 0, 12}})
+	waitMetrics(t, xmlAddr, names, [][8]uint64{{20, 1, 2, 18, 3, 4, 5, 6}, {0, 0, 0, 7, 0, 7, 0, 0}, {100, 11, 0, 12, 0, 0, 0, 12}})
 
 	// The next -g sends the changes since this one.
 	d.update(func(s *stats.Snapshot) {
 		s.Filters[0].Failure.Reject += 40
+		s.Filters[0].Failure.Total += 40
 		s.Filters[1].Success.DupSYNACK += 3
+		s.Filters[1].Success.Total += 3
 	})
-	if code, stdout, stderr := tcpeekstat("-g", "--gmetric-path", wrapper, "-U", d.path); code != 0 {
+	if code, stdout, stderr := tcpeekstat("-g", "--gmetric-path", gmetricPath, "--gmetric-conf="+conf, "-U", d.path); code != 0 {
 		t.Fatalf("second tcpeekstat -g: exit %d, stdout %q, stderr %q", code, stdout, stderr)
 	}
-	waitMetrics(t, xmlAddr, names, [][6]uint64{{0, 0, 0, 40, 0, 0}, {0, 3, 0, 0, 0, 0}, {}})
+	waitMetrics(t, xmlAddr, names, [][8]uint64{{0, 0, 0, 40, 0, 40, 0, 0}, {3, 0, 3, 0, 0, 0, 0, 0}, {}})
 }
 
 // startGmond runs gmond in the foreground until the test ends and returns
@@ -129,7 +125,7 @@ func gmondMetrics(addr string) (map[string]string, error) {
 
 // waitMetrics polls gmond until it reports every metric of the filters
 // names with values (in the order of gmetricItems), or fails after 15 s.
-func waitMetrics(t *testing.T, addr string, names []string, values [][6]uint64) {
+func waitMetrics(t *testing.T, addr string, names []string, values [][8]uint64) {
 	t.Helper()
 	want := make(map[string]string)
 	for i, n := range names {
@@ -172,11 +168,6 @@ func freeTCPPort(t *testing.T) int {
 	}
 	defer ln.Close()
 	return ln.Addr().(*net.TCPAddr).Port
-}
-
-// shellQuote quotes s for sh.
-func shellQuote(s string) string {
-	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
 }
 
 // lockedBuffer is a bytes.Buffer safe for the writes of a child's output

@@ -20,7 +20,16 @@ import (
 
 var update = flag.Bool("update", false, "rewrite the golden files in testdata")
 
+// mainEnv, set in the environment, makes the test binary run tcpeekstat's
+// main instead of the tests: the tests that need tcpeekstat as a process of
+// its own (its own terminal, signals, a closed pipe) run it so.
+const mainEnv = "TCPEEKSTAT_TEST_RUN_MAIN"
+
 func TestMain(m *testing.M) {
+	if os.Getenv(mainEnv) == "1" {
+		main()
+		return
+	}
 	loc = time.UTC
 	os.Exit(m.Run())
 }
@@ -30,6 +39,7 @@ type fakeTcpeek struct {
 	path string
 	mu   sync.Mutex
 	snap stats.Snapshot
+	stop func() // closes the socket; safe to call more than once
 }
 
 // Snapshot returns a copy of the counters, as stats.Stats.Snapshot does.
@@ -70,11 +80,20 @@ func startTcpeek(t testing.TB, exprs ...string) *fakeTcpeek {
 	return startTcpeekFilters(t, stats.Describe(set.Filters()))
 }
 
-func startTcpeekFilters(t testing.TB, filters []stats.FilterInfo) *fakeTcpeek {
+// startTcpeekFilters serves a stats socket with filters and zero counters
+// until the test ends; each of configure may change the server's
+// configuration first (to serve TOP, say).
+func startTcpeekFilters(t testing.TB, filters []stats.FilterInfo, configure ...func(*server.Config)) *fakeTcpeek {
+	t.Helper()
+	return startTcpeekAt(t, filepath.Join(tempDir(t), "tcpeek.sock"), filters, configure...)
+}
+
+// startTcpeekAt is startTcpeekFilters with the socket at path.
+func startTcpeekAt(t testing.TB, path string, filters []stats.FilterInfo, configure ...func(*server.Config)) *fakeTcpeek {
 	t.Helper()
 	start := time.Date(2024, 5, 6, 7, 8, 9, 500_000_000, time.UTC)
 	f := &fakeTcpeek{
-		path: filepath.Join(tempDir(t), "tcpeek.sock"),
+		path: path,
 		snap: stats.Snapshot{
 			Start:    start,
 			Now:      start.Add(3*time.Hour + 25*time.Minute + 7*time.Second),
@@ -85,19 +104,24 @@ func startTcpeekFilters(t testing.TB, filters []stats.FilterInfo) *fakeTcpeek {
 	for i := range filters {
 		f.snap.Filters[i].FilterInfo = filters[i]
 	}
-	s, err := server.Listen(server.Config{
+	cfg := server.Config{
 		Path: f.path, UID: -1, GID: -1,
 		Snapshot: f.Snapshot, Version: "1.0.0", Logf: t.Logf,
-	})
+	}
+	for _, c := range configure {
+		c(&cfg)
+	}
+	s, err := server.Listen(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
 	served := make(chan error, 1)
 	go func() { served <- s.Serve() }()
-	t.Cleanup(func() {
+	f.stop = sync.OnceFunc(func() {
 		s.Close()
 		<-served
 	})
+	t.Cleanup(f.stop)
 	return f
 }
 
@@ -224,7 +248,9 @@ func fakeGmetric(t *testing.T, fail string) (script, log string) {
 		"for a in \"$@\"; do printf '%s%s' \"$sep\" \"$a\" >> '" + log + "'; sep='|'; done\n" +
 		"printf '\\n' >> '" + log + "'\n"
 	if fail != "" {
-		body += "if [ \"$2\" = '" + fail + "' ]; then echo 'gmetric: cannot send' >&2; exit 3; fi\n"
+		body += "prev=\nfor a in \"$@\"; do\n" +
+			"  if [ \"$prev\" = -n ] && [ \"$a\" = '" + fail + "' ]; then echo 'gmetric: cannot send' >&2; exit 3; fi\n" +
+			"  prev=$a\ndone\n"
 	}
 	if err := os.WriteFile(script, []byte(body), 0o755); err != nil {
 		t.Fatal(err)
@@ -246,16 +272,26 @@ func calls(t *testing.T, log string) []string {
 	return strings.Split(strings.TrimSuffix(string(b), "\n"), "\n")
 }
 
-// wantCalls returns the expected gmetric calls: values gives, for each
-// filter, its six values in the order of gmetricItems.
-func wantCalls(names []string, values [][6]uint64) []string {
+// wantCalls returns the expected gmetric calls without -c: values gives,
+// for each filter, its eight values in the order of gmetricItems.
+func wantCalls(names []string, values [][8]uint64) []string {
+	return wantCallsConf("", names, values)
+}
+
+// wantCallsConf returns the expected gmetric calls, with "-c conf" first
+// when conf is not empty.
+func wantCallsConf(conf string, names []string, values [][8]uint64) []string {
 	var out []string
 	for i, n := range names {
 		for j, it := range gmetricItems {
-			out = append(out, strings.Join([]string{
+			args := []string{
 				"-n", "tcpeek_" + n + "_" + it.section + "_" + it.item,
 				"-v", u(values[i][j]), "-t", "uint32", "-u", "sessions",
-			}, "|"))
+			}
+			if conf != "" {
+				args = append([]string{"-c", conf}, args...)
+			}
+			out = append(out, strings.Join(args, "|"))
 		}
 	}
 	return out
@@ -286,26 +322,29 @@ func TestGmetric(t *testing.T) {
 	if code != 0 || stdout != "" || stderr != "" {
 		t.Fatalf("first -g: exit %d, stdout %q, stderr %q", code, stdout, stderr)
 	}
-	equalCalls(t, "first -g (since the start)", calls(t, log), wantCalls(names, [][6]uint64{
-		{1, 2, 3, 4, 5, 6}, {}, {0, 0, 0, 7, 0, 0},
+	equalCalls(t, "first -g (since the start)", calls(t, log), wantCalls(names, [][8]uint64{
+		{9, 1, 2, 18, 3, 4, 5, 6}, {}, {0, 0, 0, 7, 0, 7, 0, 0},
 	}))
 
 	d.update(func(s *stats.Snapshot) {
 		s.Filters[0].Failure.Reject += 10
+		s.Filters[0].Failure.Total += 10
 		s.Filters[1].Success.DupSYN += 2
+		s.Filters[1].Success.Total += 5
 		s.Filters[2].Failure.Abort += 1
+		s.Filters[2].Failure.Total += 1
 	})
 	if code, _, stderr := tcpeekstat("--gmetric", "--gmetric-path="+script, "--socket", d.path); code != 0 {
 		t.Fatalf("second -g: exit %d, stderr %q", code, stderr)
 	}
-	equalCalls(t, "second -g (the changes)", calls(t, log), wantCalls(names, [][6]uint64{
-		{0, 0, 0, 10, 0, 0}, {2, 0, 0, 0, 0, 0}, {0, 0, 0, 0, 0, 1},
+	equalCalls(t, "second -g (the changes)", calls(t, log), wantCalls(names, [][8]uint64{
+		{0, 0, 0, 10, 0, 10, 0, 0}, {5, 2, 0, 0, 0, 0, 0, 0}, {0, 0, 0, 1, 0, 0, 0, 1},
 	}))
 
 	if code, _, stderr := tcpeekstat("-g", "--gmetric-path="+script, "-U", d.path); code != 0 {
 		t.Fatalf("third -g: exit %d, stderr %q", code, stderr)
 	}
-	equalCalls(t, "third -g (no change)", calls(t, log), wantCalls(names, make([][6]uint64, 3)))
+	equalCalls(t, "third -g (no change)", calls(t, log), wantCalls(names, make([][8]uint64, 3)))
 }
 
 // TestGmetricOnPath checks that gmetric is found on PATH by default.
@@ -316,7 +355,35 @@ func TestGmetricOnPath(t *testing.T) {
 	if code, _, stderr := tcpeekstat("-g", "-U", d.path); code != 0 {
 		t.Fatalf("exit %d, stderr %q", code, stderr)
 	}
-	equalCalls(t, "-g", calls(t, log), wantCalls([]string{"RX", "TX"}, make([][6]uint64, 2)))
+	equalCalls(t, "-g", calls(t, log), wantCalls([]string{"RX", "TX"}, make([][8]uint64, 2)))
+}
+
+// TestGmetricConf checks that --gmetric-conf reaches every gmetric as
+// "-c FILE", as one argument, and that a configuration that cannot be read
+// is reported before REFRESH, losing no change.
+func TestGmetricConf(t *testing.T) {
+	d := startTcpeek(t)
+	d.update(func(s *stats.Snapshot) { s.Filters[0].Failure = stats.Failure{Total: 3, Unreach: 3} })
+	script, log := fakeGmetric(t, "")
+	dir := tempDir(t)
+	conf := filepath.Join(dir, "gmond $(touch x).conf")
+	missing := filepath.Join(dir, "missing.conf")
+
+	code, stdout, stderr := tcpeekstat("-g", "--gmetric-path", script, "--gmetric-conf", missing, "-U", d.path)
+	if code != 1 || stdout != "" || !strings.Contains(stderr, "tcpeekstat: cannot read gmetric's configuration: open "+missing+": no such file or directory") {
+		t.Errorf("missing configuration: exit %d, stdout %q, stderr %q", code, stdout, stderr)
+	}
+	if c := calls(t, log); c != nil {
+		t.Errorf("gmetric ran without its configuration: %q", c)
+	}
+
+	if err := os.WriteFile(conf, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if code, _, stderr := tcpeekstat("-g", "--gmetric-path", script, "--gmetric-conf="+conf, "-U", d.path); code != 0 {
+		t.Fatalf("exit %d, stderr %q", code, stderr)
+	}
+	equalCalls(t, "-g --gmetric-conf", calls(t, log), wantCallsConf(conf, []string{"RX", "TX"}, [][8]uint64{{0, 0, 0, 3, 0, 0, 3, 0}, {}}))
 }
 
 // TestGmetricNoShell checks that a filter name reaches gmetric as it is,
@@ -326,12 +393,12 @@ func TestGmetricNoShell(t *testing.T) {
 	pwned := filepath.Join(dir, "pwned")
 	name := "x;touch " + pwned + ";$(touch " + pwned + ")`touch " + pwned + "` -v 9 && touch " + pwned + " *"
 	d := startTcpeekFilters(t, []stats.FilterInfo{{Name: name, Direction: "RX"}})
-	d.update(func(s *stats.Snapshot) { s.Filters[0].Failure.Reject = 1 })
+	d.update(func(s *stats.Snapshot) { s.Filters[0].Failure = stats.Failure{Total: 1, Reject: 1} })
 	script, log := fakeGmetric(t, "")
 	if code, _, stderr := tcpeekstat("-g", "--gmetric-path", script, "-U", d.path); code != 0 {
 		t.Fatalf("exit %d, stderr %q", code, stderr)
 	}
-	equalCalls(t, "-g", calls(t, log), wantCalls([]string{name}, [][6]uint64{{0, 0, 0, 1, 0, 0}}))
+	equalCalls(t, "-g", calls(t, log), wantCalls([]string{name}, [][8]uint64{{0, 0, 0, 1, 0, 1, 0, 0}}))
 	if _, err := os.Stat(pwned); err == nil {
 		t.Error("a filter name ran a command")
 	}
@@ -339,7 +406,7 @@ func TestGmetricNoShell(t *testing.T) {
 
 func TestGmetricFailure(t *testing.T) {
 	d := startTcpeek(t)
-	d.update(func(s *stats.Snapshot) { s.Filters[1].Failure.Reject = 4 })
+	d.update(func(s *stats.Snapshot) { s.Filters[1].Failure = stats.Failure{Total: 4, Reject: 4} })
 	script, log := fakeGmetric(t, "tcpeek_TX_failure_reject")
 	code, _, stderr := tcpeekstat("-g", "--gmetric-path", script, "-U", d.path)
 	if code != 1 {
@@ -350,14 +417,14 @@ func TestGmetricFailure(t *testing.T) {
 		t.Errorf("stderr %q, want %q", stderr, want)
 	}
 	// Every metric was tried, the failing one included.
-	equalCalls(t, "-g", calls(t, log), wantCalls([]string{"RX", "TX"}, [][6]uint64{{}, {0, 0, 0, 4, 0, 0}}))
+	equalCalls(t, "-g", calls(t, log), wantCalls([]string{"RX", "TX"}, [][8]uint64{{}, {0, 0, 0, 4, 0, 4, 0, 0}}))
 }
 
 // TestGmetricMissing checks that a missing gmetric is reported before
 // REFRESH is sent, so that the changes are not lost.
 func TestGmetricMissing(t *testing.T) {
 	d := startTcpeek(t)
-	d.update(func(s *stats.Snapshot) { s.Filters[0].Failure.Timeout = 2 })
+	d.update(func(s *stats.Snapshot) { s.Filters[0].Failure = stats.Failure{Total: 2, Timeout: 2} })
 	missing := filepath.Join(tempDir(t), "no-gmetric")
 	code, stdout, stderr := tcpeekstat("-g", "--gmetric-path", missing, "-U", d.path)
 	if code != 1 || stdout != "" {
@@ -377,7 +444,7 @@ func TestGmetricMissing(t *testing.T) {
 	if code, _, stderr := tcpeekstat("-g", "--gmetric-path", script, "-U", d.path); code != 0 {
 		t.Fatalf("exit %d, stderr %q", code, stderr)
 	}
-	equalCalls(t, "-g after the failures", calls(t, log), wantCalls([]string{"RX", "TX"}, [][6]uint64{{0, 0, 2, 0, 0, 0}, {}}))
+	equalCalls(t, "-g after the failures", calls(t, log), wantCalls([]string{"RX", "TX"}, [][8]uint64{{0, 0, 0, 2, 2, 0, 0, 0}, {}}))
 }
 
 func TestParseRefresh(t *testing.T) {
@@ -389,7 +456,8 @@ func TestParseRefresh(t *testing.T) {
 		{"empty", "[]\n", nil, false},
 		{"older tcpeek without unreach and abort",
 			`[{"RX":{"success":{"total":1,"dupsyn":2,"dupsynack":3},"failure":{"total":4,"timeout":5,"reject":6}}}]`,
-			[]metric{{"tcpeek_RX_success_dupsyn", 2}, {"tcpeek_RX_success_dupsynack", 3}, {"tcpeek_RX_failure_timeout", 5}, {"tcpeek_RX_failure_reject", 6}},
+			[]metric{{"tcpeek_RX_success_total", 1}, {"tcpeek_RX_success_dupsyn", 2}, {"tcpeek_RX_success_dupsynack", 3},
+				{"tcpeek_RX_failure_total", 4}, {"tcpeek_RX_failure_timeout", 5}, {"tcpeek_RX_failure_reject", 6}},
 			false},
 		{"pcap object", `[{"pcap":{"stats":{"recv":1,"drop":0,"ifdrop":0}}}]`, nil, false},
 		{"filter named pcap", `[{"pcap":{"success":{"dupsyn":1}}}]`, []metric{{"tcpeek_pcap_success_dupsyn", 1}}, false},
