@@ -4,7 +4,10 @@ package e2e
 
 import (
 	"encoding/json"
+	"os/exec"
 	"path/filepath"
+	"strings"
+	"syscall"
 	"testing"
 )
 
@@ -85,5 +88,48 @@ func TestLiveTop(t *testing.T) {
 	})
 	if !ok {
 		t.Errorf("STATS top of RX: %+v", st.Filters[0].Top.SinceStart)
+	}
+}
+
+// TestLiveTcpeekstatWho asks a live daemon who is failing the way an
+// operator does, with tcpeekstat: --top names the client of the refused
+// connections, and --watch, its output not a terminal, prints tables that
+// show the failures and that client.
+func TestLiveTcpeekstatWho(t *testing.T) {
+	t.Parallel()
+	requireLab(t)
+	l := newLab(t)
+	sock := filepath.Join(shortTempDir(t), "tcpeek.sock")
+	d := l.startDaemon(sock, "-q", "web:RX@*:7999")
+	const n = 12
+	l.refuse(n)
+	d.waitRejects(n)
+
+	code, out, errOut := l.tcpeekstat("", "-U", sock, "--top=5")
+	if code != 0 {
+		t.Fatalf("tcpeekstat --top: exit %d, stderr %q", code, errOut)
+	}
+	if !strings.Contains(out, addrB4.String()) || !strings.Contains(out, "7999") {
+		t.Errorf("tcpeekstat --top does not name %v port 7999:\n%s", addrB4, out)
+	}
+
+	bin := requireTools(t).tcpeekstat
+	cmd := exec.Command(bin, "-U", sock, "--watch", "--interval=200ms")
+	var wout syncBuffer
+	cmd.Stdout = &wout
+	p := l.start("tcpeekstat --watch", cmd, false)
+	// Two tables: the second has rates; the last minute's peers are there
+	// from the first.
+	if !waitFor(countTimeout, func() bool { return strings.Count(wout.String(), addrB4.String()) >= 2 }) {
+		t.Fatalf("tcpeekstat --watch did not show %v twice:\n%s", addrB4, wout.String())
+	}
+	if s := wout.String(); strings.Contains(s, "\x1b") {
+		t.Errorf("tcpeekstat --watch wrote escape codes to a pipe:\n%q", s)
+	}
+	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	if code := waitExit(t, p); code != 0 {
+		t.Errorf("tcpeekstat --watch exited %d after SIGTERM", code)
 	}
 }
