@@ -14,6 +14,7 @@ import (
 
 	"github.com/tcpeek/tcpeek/internal/capture"
 	"github.com/tcpeek/tcpeek/internal/filter"
+	"github.com/tcpeek/tcpeek/internal/kfilter"
 	"github.com/tcpeek/tcpeek/internal/logging"
 )
 
@@ -44,10 +45,26 @@ func runLive(o *options, set *filter.Set, log *logging.Logger, stdout *os.File, 
 		return 1
 	}
 
-	// Everything that needs privileges first: the capture, the socket.
-	lv, err := capture.OpenLive(capture.LiveConfig{Interface: ifname, BufferMB: o.bufferMB, Promisc: o.promisc})
+	// Everything that needs privileges first: the kernel filter, the
+	// capture, the socket.
+	ifi, err := net.InterfaceByName(ifname)
+	if err != nil {
+		log.Errorf("no interface %q (ip link lists them): %v", ifname, err)
+		return 1
+	}
+	kf, warn, err := kfilter.Open(kfilter.Auto, kfilter.Config{Timeout: o.timeout, MaxSessions: o.maxSessions})
 	if err != nil {
 		log.Errorf("%v", err)
+		return 1
+	}
+	defer kf.Close()
+	if warn != nil {
+		log.Warnf("%v", warn)
+	}
+	lv, err := capture.OpenLive(capture.LiveConfig{Scope: capture.ScopeOne, Interfaces: []int{ifi.Index},
+		BufferMB: o.bufferMB, Promisc: o.promisc, Filter: kf})
+	if err != nil {
+		log.Errorf("%s: %v", ifname, err)
 		return 1
 	}
 	defer lv.Close()
@@ -70,8 +87,8 @@ func runLive(o *options, set *filter.Set, log *logging.Logger, stdout *os.File, 
 		return 1
 	}
 	defer stop()
-	log.Noticef("listening on %s, link-type %s, capture size %d bytes, buffer size %d MB",
-		ifname, linkTypeName(lv.LinkType()), capture.SnapLen, o.bufferMB)
+	log.Noticef("listening on %s, kernel filter %s, capture size %d bytes, buffer size %d MB",
+		ifname, lv.FilterName(), kfilter.SnapLen, o.bufferMB)
 
 	done := make(chan struct{})
 	defer close(done)
