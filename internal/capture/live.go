@@ -77,6 +77,13 @@ type Stats struct {
 // the poll timeout, so that the caller can let time pass on a quiet link.
 var ErrIdle = errors.New("capture: no frame within the poll timeout")
 
+// ErrInterfaceGone is returned, wrapped, by Next of a ScopeOne capture,
+// once, when the interface it is bound to is deleted. The capture stays
+// usable: Next goes on, and SetInterfaces binds it to the interface that
+// takes the name next. A caller that follows interfaces logs it and goes
+// on; one that does not stops there.
+var ErrInterfaceGone = errors.New("the interface is gone")
+
 // Live reads frames from an AF_PACKET socket through a memory-mapped
 // TPACKET_V3 ring, on Linux. The kernel filter is attached before the
 // socket is bound, so no frame that the filter rejects is ever queued.
@@ -132,7 +139,8 @@ func OpenLive(cfg LiveConfig) (*Live, error) {
 // valid until the next call. It returns ErrIdle when no frame arrived within
 // the poll timeout. A captured interface that goes down, or away, ends
 // nothing: its frames resume when it comes back (for ScopeOne, when
-// SetInterfaces names it again).
+// SetInterfaces names it again); the deletion of a ScopeOne capture's
+// interface is reported once, as ErrInterfaceGone.
 func (l *Live) Next(f *Frame) error { return l.next(f) }
 
 // Buffered tells whether Next has a frame to return without waiting.

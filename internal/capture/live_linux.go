@@ -75,6 +75,7 @@ type live struct {
 	ifGone   uint64    // drops of interfaces no longer captured
 	ifReadAt time.Time // when the interfaces' counters were last read
 	links    *linkStats
+	gone     int // ScopeOne: the deleted interface Next reported
 	closed   atomic.Bool
 }
 
@@ -186,7 +187,7 @@ func (l *live) bind(ifindex int) error {
 	if err := unix.Bind(l.fd, &unix.SockaddrLinklayer{Protocol: htons(unix.ETH_P_ALL), Ifindex: ifindex}); err != nil {
 		return err
 	}
-	l.bound = ifindex
+	l.bound, l.gone = ifindex, 0
 	return nil
 }
 
@@ -385,19 +386,16 @@ func (l *live) wait(b *unix.TpacketHdrV1) error {
 		return fmt.Errorf("waiting for frames: %w", err)
 	}
 	var sockErr error
-	woken := false
 	err := l.rc.Read(func(uintptr) bool {
 		if atomic.LoadUint32(&b.Block_status)&unix.TP_STATUS_USER != 0 {
 			return true
 		}
-		if woken {
-			// Readable but no block: a socket error (ENETDOWN, ...).
-			if sockErr = l.socketError(); sockErr != nil {
-				return true
-			}
-		}
-		woken = true
-		return false
+		// Readable but no block: a socket error (ENETDOWN, ...). It is
+		// read each time, not only once woken: an error raised while
+		// no one waited made the socket readable then, and the poller
+		// forgets that before calling this.
+		sockErr = l.socketError()
+		return sockErr != nil
 	})
 	switch {
 	case sockErr != nil:
@@ -413,17 +411,38 @@ func (l *live) wait(b *unix.TpacketHdrV1) error {
 // socketError reads (and so clears) the socket's pending error. The kernel
 // reports ENETDOWN when a captured interface goes down and when it is
 // deleted: neither ends the capture, which resumes when the interface comes
-// back up, or is named again.
+// back up, or is named again; the deletion of a ScopeOne capture's
+// interface is reported, once.
 func (l *live) socketError() error {
 	errno, err := unix.GetsockoptInt(l.fd, unix.SOL_SOCKET, unix.SO_ERROR)
 	if err != nil {
 		return fmt.Errorf("capturing: %w", err)
 	}
 	switch unix.Errno(errno) {
-	case 0, unix.ENETDOWN, unix.ENXIO, unix.ENODEV:
+	case 0:
+		return nil
+	case unix.ENETDOWN, unix.ENXIO, unix.ENODEV:
+		if idx := l.boundGone(); idx > 0 {
+			return fmt.Errorf("%w (index %d): nothing is captured until an interface of its name returns", ErrInterfaceGone, idx)
+		}
 		return nil
 	}
 	return fmt.Errorf("capturing: %w", unix.Errno(errno))
+}
+
+// boundGone returns the index of a ScopeOne capture's interface if it is
+// deleted and was not reported yet, else 0.
+func (l *live) boundGone() int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.scope != ScopeOne || l.bound == l.gone {
+		return 0
+	}
+	if _, err := l.links.rxDropped(l.bound); !errors.Is(err, unix.ENODEV) {
+		return 0
+	}
+	l.gone = l.bound
+	return l.bound
 }
 
 func (l *live) stats() Stats {

@@ -518,3 +518,58 @@ func TestLiveVLAN(t *testing.T) {
 		})
 	}
 }
+
+// TestLiveInterfaceGone deletes the interface a capture is bound to: Next
+// reports it once and goes on; an interface of that name made again (with
+// a new index) is captured once SetInterfaces names it.
+func TestLiveInterfaceGone(t *testing.T) {
+	requireLab(t)
+	a, b := newNetns(t), newNetns(t)
+	veth(t, a, "veth-a", "10.205.0.1/24", b, "veth-b", "10.205.0.2/24")
+	old := ifindex(t, a, "veth-a")
+	var l *Live
+	f := openFilter(t, kfilter.NameEBPF)
+	if err := inNetns(a, func() (err error) {
+		l, err = OpenLive(LiveConfig{Scope: ScopeOne, Interfaces: []int{old}, Filter: f, PollTimeout: 50 * time.Millisecond})
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	ip(t, "-n", a, "link", "del", "veth-a")
+	var fr Frame
+	var err error
+	deadline := time.Now().Add(10 * time.Second)
+	for err = l.Next(&fr); !errors.Is(err, ErrInterfaceGone); err = l.Next(&fr) {
+		if err != nil && err != ErrIdle || time.Now().After(deadline) {
+			t.Fatalf("Next after the interface was deleted: %v, want ErrInterfaceGone", err)
+		}
+	}
+	if err := l.Next(&fr); err != ErrIdle {
+		t.Fatalf("Next after ErrInterfaceGone: %v, want ErrIdle", err)
+	}
+
+	veth(t, a, "veth-a", "10.205.0.1/24", b, "veth-b2", "10.205.0.2/24")
+	idx := ifindex(t, a, "veth-a")
+	if idx == old {
+		t.Fatalf("the new veth-a has the old index %d", idx)
+	}
+	if err := l.SetInterfaces([]int{idx}); err != nil {
+		t.Fatal(err)
+	}
+	serve(t, a, "10.205.0.1:7000")
+	if err := dial(b, addrPort("10.205.0.2:47001"), addrPort("10.205.0.1:7000"), dialOpts{}); err != nil {
+		t.Fatal(err)
+	}
+	var dec decode.Decoder
+	for deadline := time.Now().Add(10 * time.Second); ; {
+		err := l.Next(&fr)
+		if err != nil && err != ErrIdle || time.Now().After(deadline) {
+			t.Fatalf("no SYN from the new veth-a: %v", err)
+		}
+		var p decode.Packet
+		if err == nil && dec.Decode(&p, fr.LinkType, fr.Data, false) == decode.OK && p.SrcPort == 47001 && p.Flags == decode.SYN {
+			break
+		}
+	}
+}
