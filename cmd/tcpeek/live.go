@@ -52,7 +52,7 @@ func runLive(o *options, set *filter.Set, log *logging.Logger, stdout *os.File, 
 		log.Errorf("no interface %q (ip link lists them): %v", ifname, err)
 		return 1
 	}
-	kf, warn, err := kfilter.Open(kfilter.Auto, kfilter.Config{Timeout: o.timeout, MaxSessions: o.maxSessions})
+	kf, warn, err := kfilter.Open(kfilter.KindAuto, kfilter.Config{Timeout: o.timeout, MaxSessions: o.maxSessions})
 	if err != nil {
 		log.Errorf("%v", err)
 		return 1

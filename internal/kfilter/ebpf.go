@@ -39,8 +39,10 @@ const (
 	mapRatio = 4
 	// minMapEntries is the smallest tuple map.
 	minMapEntries = 4096
-	// maxInterfaces bounds the allow-list.
-	maxInterfaces = 65536
+	// maxInterfaces bounds the allow-list. Its map is allocated as
+	// entries come, but its buckets are not: 16 bytes an entry of the
+	// bound, 256 KiB.
+	maxInterfaces = 16384
 	// timeoutSlack is how much longer than the classifier's timeout the
 	// filter keeps a handshake, so that clock differences never make it
 	// drop a segment the classifier would still use.

@@ -41,12 +41,12 @@ type Kind int
 
 // Kernel filters, the values of tcpeek's --kernel-filter.
 const (
-	// Auto is the eBPF filter where it can be loaded, else the classic one.
-	Auto Kind = iota
-	// EBPFKind is the stateful eBPF filter.
-	EBPFKind
-	// ClassicKind is the classic BPF filter.
-	ClassicKind
+	// KindAuto is the eBPF filter where it can be loaded, else the classic one.
+	KindAuto Kind = iota
+	// KindEBPF is the stateful eBPF filter.
+	KindEBPF
+	// KindClassic is the classic BPF filter.
+	KindClassic
 )
 
 // Names of the filters, as Filter.Name returns them and --kernel-filter takes
@@ -60,11 +60,11 @@ const (
 // String returns the name of the kind: auto, ebpf or classic.
 func (k Kind) String() string {
 	switch k {
-	case Auto:
+	case KindAuto:
 		return NameAuto
-	case EBPFKind:
+	case KindEBPF:
 		return NameEBPF
-	case ClassicKind:
+	case KindClassic:
 		return NameClassic
 	}
 	return fmt.Sprintf("Kind(%d)", int(k))
@@ -74,11 +74,11 @@ func (k Kind) String() string {
 func ParseKind(s string) (Kind, error) {
 	switch s {
 	case NameAuto:
-		return Auto, nil
+		return KindAuto, nil
 	case NameEBPF:
-		return EBPFKind, nil
+		return KindEBPF, nil
 	case NameClassic:
-		return ClassicKind, nil
+		return KindClassic, nil
 	}
 	return 0, fmt.Errorf("kernel filter %q is not auto, ebpf or classic", s)
 }
@@ -113,7 +113,7 @@ type Filter interface {
 }
 
 // FallbackError is the warning Open returns with the classic filter when
-// Auto could not load the eBPF one. Its message says why, and what the
+// KindAuto could not load the eBPF one. Its message says why, and what the
 // classic filter misses; the caller logs it once.
 type FallbackError struct {
 	// Err is why the eBPF filter could not be loaded.
@@ -134,26 +134,26 @@ func (e *FallbackError) Error() string {
 // Unwrap returns why eBPF could not be loaded.
 func (e *FallbackError) Unwrap() error { return e.Err }
 
-// Open returns the kernel filter of the given kind. With Auto it returns the
+// Open returns the kernel filter of the given kind. With KindAuto it returns the
 // eBPF filter or, when that cannot be loaded (an old kernel, no CAP_BPF, a
 // seccomp policy without bpf()), the classic filter and in warn a
 // *FallbackError for the caller to log. err is non-nil only when no filter
 // could be made: then f is nil.
 func Open(kind Kind, cfg Config) (f Filter, warn error, err error) {
 	switch kind {
-	case ClassicKind:
+	case KindClassic:
 		c, err := NewClassic()
 		if err != nil {
 			return nil, nil, err
 		}
 		return c, nil, nil
-	case EBPFKind:
+	case KindEBPF:
 		e, err := NewEBPF(cfg)
 		if err != nil {
 			return nil, nil, err
 		}
 		return e, nil, nil
-	case Auto:
+	case KindAuto:
 		e, eerr := NewEBPF(cfg)
 		if eerr == nil {
 			return e, nil, nil

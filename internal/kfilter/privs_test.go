@@ -35,7 +35,7 @@ func TestPrivilegeHelper(t *testing.T) {
 		fmt.Printf("ebpf attach: %v\n", err)
 		e.Close()
 	}
-	f, warn, err := Open(Auto, Config{})
+	f, warn, err := Open(KindAuto, Config{})
 	switch {
 	case err != nil:
 		fmt.Printf("auto: error %v\n", err)
@@ -50,7 +50,7 @@ func TestPrivilegeHelper(t *testing.T) {
 // TestPrivileges runs TestPrivilegeHelper as nobody with the capabilities
 // the README names, and with fewer: CAP_BPF loads the eBPF filter (no
 // CAP_SYS_ADMIN, no CAP_PERFMON), CAP_NET_RAW opens the socket it attaches
-// to; without CAP_BPF, Auto falls back to the classic filter and says why.
+// to; without CAP_BPF, KindAuto falls back to the classic filter and says why.
 func TestPrivileges(t *testing.T) {
 	if os.Getenv(privHelperEnv) != "" {
 		t.Skip("in the helper")
