@@ -55,8 +55,9 @@ const (
 
 // MapEntries returns the number of entries of the tuple map for a
 // classifier bounded to maxSessions sessions in progress: a quarter of it
-// (at least 4096). The map is preallocated kernel memory, about 120 bytes an
-// entry (see the README). It only has to hold each handshake from its last
+// (at least 4096). The map is preallocated kernel memory, 120 bytes an
+// entry on Linux 6.18 (TestEBPFMemory measures it: 30 MiB for the default
+// 1048576). It only has to hold each handshake from its last
 // SYN or SYN/ACK to its completing ACK, about a round trip, so under a flood
 // it keeps real handshakes as long as it holds more than a round trip of
 // flood; the classifier's table also remembers ended sessions, which the map
