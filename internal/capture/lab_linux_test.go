@@ -41,6 +41,7 @@ var nsSeq atomic.Int64
 // test's result.
 func newNetns(t *testing.T) string {
 	t.Helper()
+	removeStaleNetns(t)
 	ns := fmt.Sprintf("tpk-cap-%d-%d", os.Getpid(), nsSeq.Add(1))
 	t.Cleanup(func() {
 		if _, err := os.Stat("/var/run/netns/" + ns); err == nil {
@@ -52,6 +53,23 @@ func newNetns(t *testing.T) string {
 	ip(t, "netns", "add", ns)
 	ip(t, "-n", ns, "link", "set", "lo", "up")
 	return ns
+}
+
+// removeStaleNetns deletes the namespaces of test processes that no longer
+// exist (killed before their cleanups ran).
+func removeStaleNetns(t *testing.T) {
+	entries, _ := os.ReadDir("/var/run/netns")
+	for _, e := range entries {
+		var pid, n int
+		if _, err := fmt.Sscanf(e.Name(), "tpk-cap-%d-%d", &pid, &n); err != nil || pid == os.Getpid() {
+			continue
+		}
+		if unix.Kill(pid, 0) == unix.ESRCH {
+			if out, err := exec.Command("ip", "netns", "del", e.Name()).CombinedOutput(); err != nil {
+				t.Logf("ip netns del %s: %v: %s", e.Name(), err, out)
+			}
+		}
+	}
 }
 
 // ip runs the ip command and fails the test if it fails.
