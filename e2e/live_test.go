@@ -22,17 +22,20 @@ import (
 
 // Capture filters of TestLiveCounts, in tcpdump's language, for the count of
 // packets that tcpeek's kernel filter lets through (STATS capture.packets).
-// In the lab's traffic, tcpeek takes every TCP segment (the handshakes and
-// the FINs and ACKs that close them carry no data), the ICMP and ICMPv6
-// destination unreachables, and the IPv6 packets that begin with a
-// hop-by-hop header: the MLD reports that Linux sends, at times of its own
-// choosing, when an interface comes up or gets an address. So tcpeek
-// counts at least the packets of liveCertain, which are all the test's
-// doing, and at most those of liveCaptureFilter, which tcpdump captures from
-// before tcpeek starts until after it is read.
+// In the lab's traffic, tcpeek takes at least the SYNs, SYN/ACKs and RSTs
+// and the ICMP and ICMPv6 destination unreachables, whichever kernel filter
+// runs; at most every TCP segment (the classic filter takes the FINs and
+// ACKs that close the connections too, the eBPF one only the ACKs that
+// complete handshakes), those ICMP errors, and the IPv6 packets that begin
+// with a hop-by-hop header: the MLD reports that Linux sends, at times of
+// its own choosing, when an interface comes up or gets an address. So
+// tcpeek counts at least the packets of liveCertain, which are all the
+// test's doing, and at most those of liveCaptureFilter, which tcpdump
+// captures from before tcpeek starts until after it is read.
 const (
-	liveCertain       = "tcp or (icmp and icmp[icmptype] == icmp-unreach) or (icmp6 and ip6[40] == 1)"
-	liveCaptureFilter = liveCertain + " or (ip6 and ip6[6] == 0)"
+	liveErrors        = "(icmp and icmp[icmptype] == icmp-unreach) or (icmp6 and ip6[40] == 1)"
+	liveCertain       = "(ip and tcp[tcpflags] & (tcp-syn|tcp-rst) != 0) or (ip6 and ip6[6] == 6 and ip6[53] & 0x06 != 0) or " + liveErrors
+	liveCaptureFilter = "tcp or " + liveErrors + " or (ip6 and ip6[6] == 0)"
 )
 
 // timeoutSlack is how late, beyond --timeout, a live tcpeek may count a
@@ -145,7 +148,7 @@ func TestLiveCounts(t *testing.T) {
 	c.stop()
 	after := d.stats()
 	if most, least := c.count(liveCaptureFilter), c.count(liveCertain); st.Capture.Packets > most || after.Capture.Packets < least {
-		t.Errorf("capture.packets %d (then %d): want between %d (TCP and ICMP errors) and %d (and MLD) as tcpdump saw them",
+		t.Errorf("capture.packets %d (then %d): want between %d (SYN, RST, ICMP errors) and %d (all TCP, and MLD) as tcpdump saw them",
 			st.Capture.Packets, after.Capture.Packets, least, most)
 	}
 

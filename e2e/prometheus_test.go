@@ -1468,8 +1468,8 @@ func promCheckUnit(t *testing.T, bin string) {
 	for _, want := range []struct{ key, value string }{
 		{"User", "tcpeek"},
 		{"RuntimeDirectory", "tcpeek"},
-		{"AmbientCapabilities", "CAP_NET_RAW CAP_NET_ADMIN"},
-		{"CapabilityBoundingSet", "CAP_NET_RAW CAP_NET_ADMIN"},
+		{"AmbientCapabilities", "CAP_NET_RAW CAP_NET_ADMIN CAP_BPF"},
+		{"CapabilityBoundingSet", "CAP_NET_RAW CAP_NET_ADMIN CAP_BPF"},
 		{"NoNewPrivileges", "yes"},
 		{"Restart", "on-failure"},
 	} {

@@ -12,6 +12,7 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/tcpeek/tcpeek/internal/decode"
+	"github.com/tcpeek/tcpeek/internal/kfilter"
 	"github.com/tcpeek/tcpeek/internal/logging"
 	"github.com/tcpeek/tcpeek/internal/netwatch"
 )
@@ -21,28 +22,30 @@ const defaultSocket = "/var/run/tcpeek/tcpeek.sock"
 
 // options is the parsed command line.
 type options struct {
-	ifaces       []string          // -i, in order: names, globs or any
-	sel          netwatch.Selector // the interfaces -i selects
-	read         string
-	user         string
-	socket       string
-	socketSet    bool // -U was given
-	checksum     decode.Checksum
-	timeout      time.Duration
-	bufferMB     int
-	logLevel     logging.Level
-	quiet        bool
-	promisc      bool
-	icmp         bool
-	localNets    []netip.Prefix
-	json         bool
-	webAddr      string
-	maxSessions  int
-	syslog       bool
-	failuresOnly bool
-	help         bool
-	version      bool
-	exprs        []string
+	ifaces           []string          // -i, in order: names, globs or any
+	sel              netwatch.Selector // the interfaces -i selects
+	kernelFilter     kfilter.Kind
+	kernelFilterName string
+	read             string
+	user             string
+	socket           string
+	socketSet        bool // -U was given
+	checksum         decode.Checksum
+	timeout          time.Duration
+	bufferMB         int
+	logLevel         logging.Level
+	quiet            bool
+	promisc          bool
+	icmp             bool
+	localNets        []netip.Prefix
+	json             bool
+	webAddr          string
+	maxSessions      int
+	syslog           bool
+	failuresOnly     bool
+	help             bool
+	version          bool
+	exprs            []string
 }
 
 // usageError is a mistake on the command line: exit status 2.
@@ -87,6 +90,11 @@ Options:
                          Lines on stdout, the summary as the last line
       --web.listen-address=ADDR  serve Prometheus metrics at ADDR/metrics
       --max-sessions=N   bound on sessions in progress (default 1048576)
+      --kernel-filter=auto|ebpf|classic  the live kernel filter: ebpf lets
+                         through every segment of a handshake in progress and
+                         nothing of established connections; classic (where
+                         eBPF cannot be loaded) misses handshakes completed
+                         by a data segment; auto: ebpf, else classic (default)
   -h, --help             show this help and exit
   -v, --version          show the version and exit
 
@@ -110,14 +118,15 @@ func parseOptions(args []string) (*options, error) {
 	fs.SortFlags = false
 	o := &options{}
 	var (
-		checksum    = fs.StringP("checksum", "c", "0", "")
-		timeout     = fs.StringP("timeout", "t", "60", "")
-		buffer      = fs.StringP("buffer", "B", "2", "")
-		loglevel    = fs.StringP("loglevel", "l", "notice", "")
-		output      = fs.StringP("output", "o", "text", "")
-		maxSessions = fs.String("max-sessions", "1048576", "")
-		localNets   = fs.StringArray("local-net", nil, "")
-		reads       = fs.StringArrayP("read", "r", nil, "")
+		checksum     = fs.StringP("checksum", "c", "0", "")
+		timeout      = fs.StringP("timeout", "t", "60", "")
+		buffer       = fs.StringP("buffer", "B", "2", "")
+		loglevel     = fs.StringP("loglevel", "l", "notice", "")
+		output       = fs.StringP("output", "o", "text", "")
+		maxSessions  = fs.String("max-sessions", "1048576", "")
+		localNets    = fs.StringArray("local-net", nil, "")
+		reads        = fs.StringArrayP("read", "r", nil, "")
+		kernelFilter = fs.String("kernel-filter", kfilter.NameAuto, "")
 	)
 	fs.StringArrayVarP(&o.ifaces, "interface", "i", nil, "")
 	fs.StringVarP(&o.user, "user", "u", "", "")
@@ -161,6 +170,10 @@ func parseOptions(args []string) (*options, error) {
 		return nil, usagef("-i: %v", err)
 	}
 	o.sel = sel
+	if o.kernelFilter, err = kfilter.ParseKind(*kernelFilter); err != nil {
+		return nil, usagef("--kernel-filter: %v", err)
+	}
+	o.kernelFilterName = *kernelFilter
 	switch *checksum {
 	case "0", "1", "2":
 		o.checksum = decode.Checksum((*checksum)[0] - '0')

@@ -3,19 +3,17 @@
 package capture
 
 import (
+	"encoding/binary"
 	"errors"
 	"fmt"
-	"net"
 	"os"
-	"strconv"
-	"strings"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"syscall"
 	"time"
 	"unsafe"
 
-	"golang.org/x/net/bpf"
 	"golang.org/x/sys/unix"
 )
 
@@ -28,87 +26,104 @@ const (
 	blockTimeout = 20   // milliseconds
 )
 
-// Live reads frames from an AF_PACKET socket through a memory-mapped
-// TPACKET_V3 ring. The kernel filter is attached before the socket is bound
-// to the interface, so no frame that the filter rejects is ever queued. One
-// goroutine calls Next and, once it returned for the last time, Close;
-// KernelStats may be called from any goroutine.
-type Live struct {
-	fd       int
-	ifname   string
-	ifindex  int
-	linkType uint32
-	ring     []byte
-	nblocks  int
-	timeout  time.Duration // poll timeout
-	promisc  bool
+// Where a TPACKET_V3 frame's parts are, from its header: the header, then
+// the sockaddr_ll that says where the frame comes from.
+const (
+	tpHdrLen = (int(unsafe.Sizeof(unix.Tpacket3Hdr{})) + unix.TPACKET_ALIGNMENT - 1) &^ (unix.TPACKET_ALIGNMENT - 1)
+	sllLen   = int(unsafe.Sizeof(unix.RawSockaddrLinklayer{}))
+	// cookedLen is the Linux cooked (SLL) header written before the
+	// network header of a frame without an Ethernet header. The kernel
+	// leaves at least 16 bytes between the sockaddr_ll and the network
+	// header for it (tpacket_rcv: maclen < 16 ? 16 : maclen).
+	cookedLen = 16
+)
+
+// Link types of the frames Next returns.
+const (
+	linkEthernet = 1   // LINKTYPE_ETHERNET
+	linkCooked   = 113 // LINKTYPE_LINUX_SLL
+)
+
+// ifDropsEvery is how often Stats reads the interfaces' drop counters.
+const ifDropsEvery = time.Second
+
+// live is the Linux Live.
+type live struct {
+	fd      int
+	scope   Scope
+	filter  Filter
+	ring    []byte
+	nblocks int
+	timeout time.Duration // poll timeout
+	promisc bool
 
 	cur       int            // current block
 	held      bool           // the current block is ours until released
 	remaining uint32         // frames left in the current block
-	next      unsafe.Pointer // the next frame's header, in the ring
+	nextHdr   unsafe.Pointer // the next frame's header, in the ring
 
 	file *os.File        // the socket, registered with Go's poller
 	rc   syscall.RawConn // waits on the poller for the socket
 
-	mu        sync.Mutex // guards the counters below
-	recv      uint64     // frames that passed the filter (received or dropped)
-	drops     uint64     // frames the kernel dropped for lack of ring space
-	ifBase    uint64     // rx_dropped of the interface when the capture began
-	ifDropsFD int        // the interface's rx_dropped file in sysfs, -1 if none
-	closed    atomic.Bool
+	mu       sync.Mutex // guards what follows
+	ifaces   []int      // the interfaces, sorted
+	bound    int        // ScopeOne: the interface the socket is bound to
+	members  []int      // interfaces in promiscuous mode, sorted
+	recv     uint64     // frames that passed the filter (received or dropped)
+	drops    uint64     // frames the kernel dropped for lack of ring space
+	ifd      map[int]*ifDrops
+	ifGone   uint64    // drops of interfaces no longer captured
+	ifReadAt time.Time // when the interfaces' counters were last read
+	links    *linkStats
+	gone     int // ScopeOne: the deleted interface Next reported
+	closed   atomic.Bool
 }
 
-// OpenLive opens a live capture on an interface. It needs CAP_NET_RAW (and
-// CAP_NET_ADMIN for promiscuous mode).
-func OpenLive(cfg LiveConfig) (*Live, error) {
-	ifi, err := net.InterfaceByName(cfg.Interface)
-	if err != nil {
-		return nil, fmt.Errorf("no interface %q (ip link lists them): %w", cfg.Interface, err)
-	}
-	linkType, ether := linkTypeOf(cfg.Interface)
-	if cfg.BufferMB < 1 {
-		cfg.BufferMB = 2
-	}
-	if cfg.PollTimeout <= 0 {
-		cfg.PollTimeout = 200 * time.Millisecond
-	}
-	l := &Live{
-		fd:        -1,
-		ifDropsFD: -1,
-		ifname:    cfg.Interface,
-		ifindex:   ifi.Index,
-		linkType:  linkType,
-		timeout:   cfg.PollTimeout,
-	}
+// ifDrops follows the rx_dropped counter of an interface while it is
+// captured.
+type ifDrops struct {
+	base, last uint64
+	known      bool // base was read
+}
+
+func (l *live) open(cfg LiveConfig) error {
+	l.fd = -1
+	l.scope = cfg.Scope
+	l.filter = cfg.Filter
+	l.timeout = cfg.PollTimeout
+	l.promisc = cfg.Promisc
+	l.ifd = map[int]*ifDrops{}
+	ifaces := sortedSet(cfg.Interfaces)
+
 	// Protocol 0: the socket receives nothing until it is bound, so the
 	// filter is in place before the first frame is queued.
 	fd, err := unix.Socket(unix.AF_PACKET, unix.SOCK_RAW|unix.SOCK_CLOEXEC, 0)
 	if err != nil {
 		if errors.Is(err, unix.EPERM) || errors.Is(err, unix.EACCES) {
-			return nil, fmt.Errorf("opening a packet socket needs root or the CAP_NET_RAW capability: %w", err)
+			return fmt.Errorf("opening a packet socket needs root or the CAP_NET_RAW capability: %w", err)
 		}
-		return nil, fmt.Errorf("opening a packet socket: %w", err)
+		return fmt.Errorf("opening a packet socket: %w", err)
 	}
 	l.fd = fd
-	fail := func(what string, err error) (*Live, error) {
-		l.Close()
-		return nil, fmt.Errorf("%s on %s: %w", what, cfg.Interface, err)
+	fail := func(what string, err error) error {
+		l.close()
+		return fmt.Errorf("%s: %w", what, err)
 	}
-	var prog []bpf.RawInstruction
-	if !cfg.NoFilter {
-		if ether {
-			prog, err = Filter()
-		} else {
-			// Not an Ethernet link: the filter's offsets do not apply;
-			// keep the headers of every frame.
-			prog, err = bpf.Assemble([]bpf.Instruction{bpf.RetConstant{Val: SnapLen}})
+	// Counting drops: a netlink socket in this network namespace, which
+	// names interfaces by index, unlike /sys, which shows the namespace
+	// that mounted it.
+	if l.links, err = newLinkStats(); err != nil {
+		return fail("opening a netlink socket for the interfaces' counters", err)
+	}
+	if l.filter != nil {
+		var allow []int
+		if l.scope == ScopeSet {
+			allow = ifaces
+			if allow == nil {
+				allow = []int{}
+			}
 		}
-		if err != nil {
-			return fail("building the kernel filter", err)
-		}
-		fprog := unix.SockFprog{Len: uint16(len(prog)), Filter: (*unix.SockFilter)(unsafe.Pointer(&prog[0]))}
-		if err := unix.SetsockoptSockFprog(fd, unix.SOL_SOCKET, unix.SO_ATTACH_FILTER, &fprog); err != nil {
+		if err := l.filter.Attach(fd, allow); err != nil {
 			return fail("attaching the kernel filter", err)
 		}
 	}
@@ -130,98 +145,172 @@ func OpenLive(cfg LiveConfig) (*Live, error) {
 	if err != nil {
 		return fail("mapping the capture ring", err)
 	}
-	if cfg.Promisc {
-		mreq := unix.PacketMreq{Ifindex: int32(ifi.Index), Type: unix.PACKET_MR_PROMISC}
-		if err := unix.SetsockoptPacketMreq(fd, unix.SOL_PACKET, unix.PACKET_ADD_MEMBERSHIP, &mreq); err != nil {
-			return fail("entering promiscuous mode", err)
-		}
-		l.promisc = true
+	l.mu.Lock()
+	err = l.follow(ifaces)
+	l.mu.Unlock()
+	if err != nil {
+		return fail("following the interfaces", err)
 	}
-	l.ifDropsFD = ifDropsFile(cfg.Interface)
-	l.ifBase = readIfDrops(l.ifDropsFD)
-	sa := &unix.SockaddrLinklayer{Protocol: htons(unix.ETH_P_ALL), Ifindex: ifi.Index}
-	if err := unix.Bind(fd, sa); err != nil {
-		return fail("binding the packet socket", err)
+	bindTo := 0
+	if l.scope == ScopeOne {
+		bindTo = ifaces[0]
+	}
+	if err := l.bind(bindTo); err != nil {
+		return fail(fmt.Sprintf("binding the packet socket to interface %d", bindTo), err)
 	}
 	// Non-blocking, so that os.NewFile gives the socket to Go's poller.
 	if err := unix.SetNonblock(fd, true); err != nil {
 		return fail("making the packet socket non-blocking", err)
 	}
-	l.file = os.NewFile(uintptr(fd), "packet socket on "+cfg.Interface)
+	l.file = os.NewFile(uintptr(fd), "packet socket")
 	if l.rc, err = l.file.SyscallConn(); err != nil {
 		return fail("watching the packet socket", err)
 	}
-	return l, nil
+	return nil
+}
+
+// sortedSet returns the distinct elements of s, sorted; nil stays nil.
+func sortedSet(s []int) []int {
+	if s == nil {
+		return nil
+	}
+	s = slices.Clone(s)
+	slices.Sort(s)
+	return slices.Compact(s)
 }
 
 func htons(v uint16) uint16 { return v<<8 | v>>8 }
 
-// linkTypeOf returns the pcap link type of an interface's frames, and
-// whether they are Ethernet frames (which the kernel filter understands).
-func linkTypeOf(ifname string) (uint32, bool) {
-	b, err := os.ReadFile("/sys/class/net/" + ifname + "/type")
-	if err != nil {
-		return 1, true
+// bind binds the socket to the interface ifindex (0: every interface), for
+// every protocol.
+func (l *live) bind(ifindex int) error {
+	if err := unix.Bind(l.fd, &unix.SockaddrLinklayer{Protocol: htons(unix.ETH_P_ALL), Ifindex: ifindex}); err != nil {
+		return err
 	}
-	switch t, _ := strconv.Atoi(strings.TrimSpace(string(b))); t {
-	case unix.ARPHRD_ETHER, unix.ARPHRD_LOOPBACK:
-		return 1, true // LINKTYPE_ETHERNET
-	case unix.ARPHRD_NONE, unix.ARPHRD_PPP, unix.ARPHRD_TUNNEL, unix.ARPHRD_TUNNEL6, unix.ARPHRD_SIT, unix.ARPHRD_IPGRE:
-		return 101, false // LINKTYPE_RAW: the frame is an IP packet
-	default:
-		return 1, true
-	}
+	l.bound, l.gone = ifindex, 0
+	return nil
 }
 
-// ifDropsFile opens the interface's count of received frames it dropped.
-func ifDropsFile(ifname string) int {
-	fd, err := unix.Open("/sys/class/net/"+ifname+"/statistics/rx_dropped", unix.O_RDONLY|unix.O_CLOEXEC, 0)
-	if err != nil {
-		return -1
+// follow makes ifaces the interfaces whose counters and promiscuous mode
+// the capture keeps, with l.mu held.
+func (l *live) follow(ifaces []int) error {
+	var errs []error
+	for _, idx := range l.ifaces {
+		if _, ok := slices.BinarySearch(ifaces, idx); ok {
+			continue
+		}
+		if d := l.ifd[idx]; d != nil {
+			l.ifGone += d.last - d.base
+			delete(l.ifd, idx)
+		}
 	}
-	return fd
+	for _, idx := range ifaces {
+		if l.ifd[idx] == nil {
+			d := &ifDrops{}
+			if v, err := l.links.rxDropped(idx); err == nil {
+				d.base, d.last, d.known = v, v, true
+			}
+			l.ifd[idx] = d
+		}
+	}
+	if l.promisc {
+		errs = append(errs, l.setPromisc(ifaces))
+	}
+	l.ifaces = ifaces
+	return errors.Join(errs...)
 }
 
-// readIfDrops reads the count from a file that ifDropsFile opened: one
-// pread, which sysfs answers with the current value.
-func readIfDrops(fd int) uint64 {
-	if fd < 0 {
-		return 0
+// setPromisc puts the interfaces ifaces, and no other, in promiscuous mode
+// for the socket's life.
+func (l *live) setPromisc(ifaces []int) error {
+	var errs []error
+	for _, idx := range l.members {
+		if _, ok := slices.BinarySearch(ifaces, idx); !ok {
+			mreq := unix.PacketMreq{Ifindex: int32(idx), Type: unix.PACKET_MR_PROMISC}
+			// An interface that is gone took its membership along.
+			_ = unix.SetsockoptPacketMreq(l.fd, unix.SOL_PACKET, unix.PACKET_DROP_MEMBERSHIP, &mreq)
+		}
 	}
-	var b [32]byte
-	n, err := unix.Pread(fd, b[:], 0)
-	if err != nil || n <= 0 {
-		return 0
+	var members []int
+	for _, idx := range ifaces {
+		if _, ok := slices.BinarySearch(l.members, idx); ok {
+			members = append(members, idx)
+			continue
+		}
+		mreq := unix.PacketMreq{Ifindex: int32(idx), Type: unix.PACKET_MR_PROMISC}
+		if err := unix.SetsockoptPacketMreq(l.fd, unix.SOL_PACKET, unix.PACKET_ADD_MEMBERSHIP, &mreq); err != nil {
+			errs = append(errs, fmt.Errorf("putting interface %d in promiscuous mode: %w", idx, err))
+			continue
+		}
+		members = append(members, idx)
 	}
-	v, _ := strconv.ParseUint(strings.TrimSpace(string(b[:n])), 10, 64)
-	return v
+	l.members = members
+	return errors.Join(errs...)
 }
 
-// LinkType returns the pcap link type of the frames.
-func (l *Live) LinkType() uint32 { return l.linkType }
+func (l *live) setInterfaces(ifindexes []int) error {
+	for _, idx := range ifindexes {
+		if idx <= 0 {
+			return fmt.Errorf("capture: bad interface index %d", idx)
+		}
+	}
+	ifaces := sortedSet(ifindexes)
+	if ifaces == nil {
+		ifaces = []int{}
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.closed.Load() {
+		return errors.New("capture: closed")
+	}
+	switch l.scope {
+	case ScopeOne:
+		if len(ifaces) > 1 {
+			return fmt.Errorf("capture: bound to one interface, not %d", len(ifaces))
+		}
+		if len(ifaces) == 1 && ifaces[0] != l.bound {
+			if err := l.bind(ifaces[0]); err != nil {
+				return fmt.Errorf("binding the packet socket to interface %d: %w", ifaces[0], err)
+			}
+		}
+	case ScopeSet:
+		// Interfaces that stay are never out of the list.
+		if err := l.filter.Attach(l.fd, ifaces); err != nil {
+			return err
+		}
+	}
+	return l.follow(ifaces)
+}
+
+func (l *live) interfaces() []int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return slices.Clone(l.ifaces)
+}
+
+func (l *live) filterName() string {
+	if l.filter == nil {
+		return "none"
+	}
+	return l.filter.Name()
+}
 
 // block returns the header of block i.
-func (l *Live) block(i int) *unix.TpacketHdrV1 {
+func (l *live) block(i int) *unix.TpacketHdrV1 {
 	d := (*unix.TpacketBlockDesc)(unsafe.Pointer(&l.ring[i*blockSize]))
 	return (*unix.TpacketHdrV1)(unsafe.Pointer(&d.Hdr[0]))
 }
 
-// Next reads the next frame into f; f.Data points into the ring and stays
-// valid until the next call. It returns ErrIdle when no frame arrived within
-// the poll timeout.
-func (l *Live) Next(f *Frame) error {
+func (l *live) next(f *Frame) error {
 	for {
 		if l.remaining > 0 {
-			h := (*unix.Tpacket3Hdr)(l.next)
-			data := unsafe.Slice((*byte)(unsafe.Add(unsafe.Pointer(h), h.Mac)), h.Snaplen)
-			f.Time = int64(h.Sec)*1e9 + int64(h.Nsec)
-			f.LinkType = l.linkType
-			f.Data = data
-			f.WireLen = int(h.Len)
-			f.NoVerify = h.Status&unix.TP_STATUS_CSUMNOTREADY != 0
+			h := (*unix.Tpacket3Hdr)(l.nextHdr)
 			l.remaining--
-			l.next = unsafe.Add(l.next, h.Next_offset)
-			return nil
+			l.nextHdr = unsafe.Add(l.nextHdr, h.Next_offset)
+			if frame(f, h) {
+				return nil
+			}
+			continue
 		}
 		if l.held {
 			// Give the block back to the kernel.
@@ -233,7 +322,7 @@ func (l *Live) Next(f *Frame) error {
 		if atomic.LoadUint32(&b.Block_status)&unix.TP_STATUS_USER != 0 {
 			l.held = true
 			l.remaining = b.Num_pkts
-			l.next = unsafe.Pointer(&l.ring[l.cur*blockSize+int(b.Offset_to_first_pkt)])
+			l.nextHdr = unsafe.Pointer(&l.ring[l.cur*blockSize+int(b.Offset_to_first_pkt)])
 			continue
 		}
 		if err := l.wait(b); err != nil {
@@ -242,9 +331,41 @@ func (l *Live) Next(f *Frame) error {
 	}
 }
 
-// Buffered tells whether Next has a frame to return without waiting: the
-// current block holds more, or the kernel handed over the next one.
-func (l *Live) Buffered() bool {
+// frame fills f with the frame of header h, and tells whether it is one to
+// return: not the loopback's outgoing copy.
+func frame(f *Frame, h *unix.Tpacket3Hdr) bool {
+	base := unsafe.Pointer(h)
+	sll := (*unix.RawSockaddrLinklayer)(unsafe.Add(base, tpHdrLen))
+	if sll.Hatype == unix.ARPHRD_LOOPBACK && sll.Pkttype == unix.PACKET_OUTGOING {
+		return false
+	}
+	f.Time = int64(h.Sec)*1e9 + int64(h.Nsec)
+	f.NoVerify = h.Status&unix.TP_STATUS_CSUMNOTREADY != 0
+	mac, net, snap := int(h.Mac), int(h.Net), int(h.Snaplen)
+	switch {
+	case sll.Hatype == unix.ARPHRD_ETHER || sll.Hatype == unix.ARPHRD_LOOPBACK || net < mac || net-cookedLen < tpHdrLen+sllLen:
+		f.LinkType = linkEthernet
+		f.Data = unsafe.Slice((*byte)(unsafe.Add(base, mac)), snap)
+		f.WireLen = int(h.Len)
+	default:
+		// From the network header, behind a cooked header written in
+		// the room the kernel leaves for it: the EtherType is the
+		// protocol the kernel found.
+		c := unsafe.Slice((*byte)(unsafe.Add(base, net-cookedLen)), cookedLen)
+		binary.BigEndian.PutUint16(c[0:], uint16(sll.Pkttype))
+		binary.BigEndian.PutUint16(c[2:], sll.Hatype)
+		binary.BigEndian.PutUint16(c[4:], uint16(sll.Halen))
+		copy(c[6:14], sll.Addr[:])
+		*(*uint16)(unsafe.Pointer(&c[14])) = sll.Protocol // network byte order already
+		n := max(mac+snap-net, 0)
+		f.LinkType = linkCooked
+		f.Data = unsafe.Slice((*byte)(unsafe.Add(base, net-cookedLen)), cookedLen+n)
+		f.WireLen = cookedLen + max(int(h.Len)-(net-mac), 0)
+	}
+	return true
+}
+
+func (l *live) buffered() bool {
 	if l.remaining > 0 {
 		return true
 	}
@@ -260,24 +381,21 @@ func (l *Live) Buffered() bool {
 // Go's network poller: the goroutine is parked, and no thread sits in a
 // blocking system call that the scheduler would have to work around (which
 // cost more CPU than the capture itself).
-func (l *Live) wait(b *unix.TpacketHdrV1) error {
+func (l *live) wait(b *unix.TpacketHdrV1) error {
 	if err := l.file.SetReadDeadline(time.Now().Add(l.timeout)); err != nil {
-		return fmt.Errorf("waiting for frames on %s: %w", l.ifname, err)
+		return fmt.Errorf("waiting for frames: %w", err)
 	}
 	var sockErr error
-	woken := false
 	err := l.rc.Read(func(uintptr) bool {
 		if atomic.LoadUint32(&b.Block_status)&unix.TP_STATUS_USER != 0 {
 			return true
 		}
-		if woken {
-			// Readable but no block: a socket error (ENETDOWN, ...).
-			if sockErr = l.socketError(); sockErr != nil {
-				return true
-			}
-		}
-		woken = true
-		return false
+		// Readable but no block: a socket error (ENETDOWN, ...). It is
+		// read each time, not only once woken: an error raised while
+		// no one waited made the socket readable then, and the poller
+		// forgets that before calling this.
+		sockErr = l.socketError()
+		return sockErr != nil
 	})
 	switch {
 	case sockErr != nil:
@@ -285,37 +403,49 @@ func (l *Live) wait(b *unix.TpacketHdrV1) error {
 	case errors.Is(err, os.ErrDeadlineExceeded):
 		return ErrIdle
 	case err != nil:
-		return fmt.Errorf("waiting for frames on %s: %w", l.ifname, err)
+		return fmt.Errorf("waiting for frames: %w", err)
 	}
 	return nil
 }
 
 // socketError reads (and so clears) the socket's pending error. The kernel
-// reports ENETDOWN both when the link goes down, which the capture survives
-// (it resumes when the link comes back), and when the interface is deleted,
-// which ends it: nothing would ever be captured again.
-func (l *Live) socketError() error {
+// reports ENETDOWN when a captured interface goes down and when it is
+// deleted: neither ends the capture, which resumes when the interface comes
+// back up, or is named again; the deletion of a ScopeOne capture's
+// interface is reported, once.
+func (l *live) socketError() error {
 	errno, err := unix.GetsockoptInt(l.fd, unix.SOL_SOCKET, unix.SO_ERROR)
 	if err != nil {
-		return fmt.Errorf("capturing on %s: %w", l.ifname, err)
-	}
-	if errno == 0 {
-		return nil
-	}
-	if _, err := net.InterfaceByIndex(l.ifindex); err != nil {
-		return fmt.Errorf("interface %s is gone (%v): nothing more can be captured on it", l.ifname, unix.Errno(errno))
+		return fmt.Errorf("capturing: %w", err)
 	}
 	switch unix.Errno(errno) {
+	case 0:
+		return nil
 	case unix.ENETDOWN, unix.ENXIO, unix.ENODEV:
-		return nil // the link went down; frames resume when it comes up
+		if idx := l.boundGone(); idx > 0 {
+			return fmt.Errorf("%w (index %d): nothing is captured until an interface of its name returns", ErrInterfaceGone, idx)
+		}
+		return nil
 	}
-	return fmt.Errorf("capturing on %s: %w", l.ifname, unix.Errno(errno))
+	return fmt.Errorf("capturing: %w", unix.Errno(errno))
 }
 
-// KernelStats returns the frames that passed the kernel filter (received
-// or dropped), those the kernel dropped because the ring was full, and those
-// the interface dropped, since the capture began.
-func (l *Live) KernelStats() (recv, drops, ifdrops uint64) {
+// boundGone returns the index of a ScopeOne capture's interface if it is
+// deleted and was not reported yet, else 0.
+func (l *live) boundGone() int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.scope != ScopeOne || l.bound == l.gone {
+		return 0
+	}
+	if _, err := l.links.rxDropped(l.bound); !errors.Is(err, unix.ENODEV) {
+		return 0
+	}
+	l.gone = l.bound
+	return l.bound
+}
+
+func (l *live) stats() Stats {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if !l.closed.Load() {
@@ -324,15 +454,33 @@ func (l *Live) KernelStats() (recv, drops, ifdrops uint64) {
 			l.recv += uint64(st.Packets)
 			l.drops += uint64(st.Drops)
 		}
+		if now := time.Now(); now.Sub(l.ifReadAt) >= ifDropsEvery {
+			l.ifReadAt = now
+			for idx, d := range l.ifd {
+				v, err := l.links.rxDropped(idx)
+				switch {
+				case err != nil: // gone: its count so far stays
+				case !d.known:
+					d.base, d.last, d.known = v, v, true
+				case v >= d.last:
+					d.last = v
+				default: // the counter went back: a new interface got the index
+					l.ifGone += d.last - d.base
+					d.base, d.last = v, v
+				}
+			}
+		}
 	}
-	if now := readIfDrops(l.ifDropsFD); now >= l.ifBase {
-		ifdrops = now - l.ifBase
+	s := Stats{Packets: l.recv, Drops: l.drops, IfDrops: l.ifGone}
+	for _, d := range l.ifd {
+		s.IfDrops += d.last - d.base
 	}
-	return l.recv, l.drops, ifdrops
+	return s
 }
 
-// Close releases the ring and the socket (and leaves promiscuous mode).
-func (l *Live) Close() error {
+func (l *live) close() error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
 	if l.closed.Swap(true) {
 		return nil
 	}
@@ -340,9 +488,8 @@ func (l *Live) Close() error {
 		unix.Munmap(l.ring)
 		l.ring = nil
 	}
-	if l.ifDropsFD >= 0 {
-		unix.Close(l.ifDropsFD)
-		l.ifDropsFD = -1
+	if l.links != nil {
+		l.links.close()
 	}
 	var err error
 	if l.file != nil {

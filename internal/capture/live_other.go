@@ -4,22 +4,17 @@ package capture
 
 import "errors"
 
-// Live is a live capture; it exists on Linux only.
-type Live struct{}
+// live is the Live of systems without AF_PACKET: it cannot be opened.
+type live struct{}
 
-// OpenLive fails: live capture needs Linux's AF_PACKET.
-func OpenLive(cfg LiveConfig) (*Live, error) {
-	return nil, errors.New("live capture needs Linux (AF_PACKET); read a capture file with -r")
+func (l *live) open(LiveConfig) error {
+	return errors.New("live capture needs Linux (AF_PACKET); read a capture file with -r")
 }
 
-// LinkType returns the pcap link type of the frames.
-func (l *Live) LinkType() uint32 { return 0 }
-
-// Next never returns a frame.
-func (l *Live) Next(f *Frame) error { return ErrIdle }
-
-// KernelStats returns zeros.
-func (l *Live) KernelStats() (recv, drops, ifdrops uint64) { return 0, 0, 0 }
-
-// Close does nothing.
-func (l *Live) Close() error { return nil }
+func (l *live) next(*Frame) error         { return ErrIdle }
+func (l *live) buffered() bool            { return false }
+func (l *live) setInterfaces([]int) error { return nil }
+func (l *live) interfaces() []int         { return nil }
+func (l *live) stats() Stats              { return Stats{} }
+func (l *live) filterName() string        { return "none" }
+func (l *live) close() error              { return nil }

@@ -39,6 +39,10 @@ type KernelStats interface {
 	KernelStats() (recv, drops, ifdrops uint64)
 }
 
+// filterNamer is implemented by live sources, which say which kernel filter
+// runs (capture.Live).
+type filterNamer interface{ FilterName() string }
+
 // buffered is implemented by sources that can tell whether their next frame
 // is already there (capture.FileReader, capture.Live).
 type buffered interface{ Buffered() bool }
@@ -407,6 +411,9 @@ func (p *Pipeline) publish(src Source) {
 	}
 	if ks, ok := src.(KernelStats); ok {
 		c.Packets, c.Drops, c.IfDrops = ks.KernelStats()
+	}
+	if fn, ok := src.(filterNamer); ok {
+		c.KernelFilter = fn.FilterName()
 	}
 	p.stats.Update(now, c, stats.Sessions{
 		InProgress: uint64(p.cls.InProgress()),
