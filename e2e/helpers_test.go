@@ -22,6 +22,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 // Environment variables that turn the test binary into a helper process
@@ -72,7 +74,9 @@ func TestHelperProcess(t *testing.T) {
 	var err error
 	switch mode {
 	case "listen":
-		err = helperListen(args)
+		err = helperListen(args, false)
+	case "listenread":
+		err = helperListen(args, true)
 	case "dial":
 		err = helperDial(args)
 	case "refused":
@@ -83,6 +87,8 @@ func TestHelperProcess(t *testing.T) {
 		err = helperFetch(args)
 	case "get":
 		err = helperGet(args)
+	case "dataack":
+		err = helperDataAck(args)
 	default:
 		err = fmt.Errorf("unknown job %q", mode)
 	}
@@ -94,8 +100,9 @@ func TestHelperProcess(t *testing.T) {
 }
 
 // helperListen listens on every address of addrs and accepts and closes
-// connections until stdin reaches its end.
-func helperListen(addrs []string) error {
+// connections until stdin reaches its end; with read, it reads each
+// connection until its end before closing it.
+func helperListen(addrs []string, read bool) error {
 	for _, a := range addrs {
 		ln, err := net.Listen("tcp", a)
 		if err != nil {
@@ -106,6 +113,13 @@ func helperListen(addrs []string) error {
 				c, err := ln.Accept()
 				if err != nil {
 					return
+				}
+				if read {
+					go func() {
+						io.Copy(io.Discard, c)
+						c.Close()
+					}()
+					continue
 				}
 				c.Close()
 			}
@@ -252,6 +266,86 @@ func helperFetch(args []string) error {
 	c.SetDeadline(time.Now().Add(5 * time.Second))
 	_, err = io.Copy(os.Stdout, c)
 	return err
+}
+
+// helperDataAck connects from args[0] to args[1] so that the handshake
+// completes on a data segment rather than a pure ACK, then ends the
+// connection as args[2] says, and prints the outcome and connect()'s own
+// time:
+//
+//   - rst: TCP_DEFER_ACCEPT on the connecting socket holds the ACK back
+//     until data is written; 100 bytes, then an RST (SO_LINGER 0), as
+//     health checkers and load balancers do;
+//   - close: likewise, then waits 50 ms and closes normally;
+//   - tfo: TCP Fast Open data in the SYN (net.ipv4.tcp_fastopen=5 in the
+//     client's namespace) to a server without Fast Open, which
+//     acknowledges the SYN only: the client resends the data with its ACK,
+//     waits to be established (TCP_INFO), then resets.
+//
+// The output is "connected CONNECT_MS LOCALPORT" when the handshake
+// completed as the client's kernel sees it.
+func helperDataAck(args []string) error {
+	if len(args) != 3 {
+		return fmt.Errorf("want LOCAL REMOTE MODE, got %q", args)
+	}
+	local, err1 := netip.ParseAddrPort(args[0])
+	remote, err2 := netip.ParseAddrPort(args[1])
+	if err := errors.Join(err1, err2); err != nil {
+		return err
+	}
+	fd, err := syscall.Socket(syscall.AF_INET, syscall.SOCK_STREAM|syscall.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return err
+	}
+	defer syscall.Close(fd)
+	if err := syscall.Bind(fd, &syscall.SockaddrInet4{Port: int(local.Port()), Addr: local.Addr().As4()}); err != nil {
+		return err
+	}
+	sa := &syscall.SockaddrInet4{Port: int(remote.Port()), Addr: remote.Addr().As4()}
+	data := bytes.Repeat([]byte("x"), 100)
+	start := time.Now()
+	switch args[2] {
+	case "rst", "close":
+		if err := syscall.SetsockoptInt(fd, syscall.IPPROTO_TCP, syscall.TCP_DEFER_ACCEPT, 1); err != nil {
+			return err
+		}
+		if err := syscall.Connect(fd, sa); err != nil {
+			return err
+		}
+		took := time.Since(start)
+		if _, err := syscall.Write(fd, data); err != nil {
+			return err
+		}
+		fmt.Printf("%s %.3f %d\n", outConnected, float64(took)/1e6, local.Port())
+	case "tfo":
+		const msgFastOpen = 0x20000000
+		if err := syscall.Sendto(fd, data, msgFastOpen, sa); err != nil {
+			return err
+		}
+		deadline := time.Now().Add(5 * time.Second)
+		for {
+			info, err := unix.GetsockoptTCPInfo(fd, unix.IPPROTO_TCP, unix.TCP_INFO)
+			if err != nil {
+				return err
+			}
+			if info.State == unix.BPF_TCP_ESTABLISHED {
+				break
+			}
+			if time.Now().After(deadline) {
+				return fmt.Errorf("not established after 5 s: TCP state %d", info.State)
+			}
+			time.Sleep(time.Millisecond)
+		}
+		fmt.Printf("%s %.3f %d\n", outConnected, float64(time.Since(start))/1e6, local.Port())
+	default:
+		return fmt.Errorf("unknown mode %q", args[2])
+	}
+	if args[2] == "close" {
+		time.Sleep(50 * time.Millisecond) // the classic filter's handshake would end here
+		return nil
+	}
+	// Reset: SO_LINGER with a zero timeout makes close send an RST.
+	return syscall.SetsockoptLinger(fd, syscall.SOL_SOCKET, syscall.SO_LINGER, &syscall.Linger{Onoff: 1, Linger: 0})
 }
 
 // helperGet gets args[0] over HTTP and copies the body to stdout.
@@ -662,9 +756,12 @@ func (l *lab) startCaptureFilter(path, filter string) *capture {
 	l.t.Helper()
 	// -Z root: Debian's tcpdump otherwise switches to the user tcpdump,
 	// which cannot write in the test's temporary directory. -U writes
-	// every packet out at once, so the file can be read while it grows.
+	// every packet out at once, and --immediate-mode takes it from the
+	// kernel at once (not when a block of the ring is full or a second
+	// old, which a SIGINT right after the traffic would lose), so the file
+	// can be read while it grows.
 	cmd := exec.Command("ip", "netns", "exec", l.a, "tcpdump", "-i", "veth-a",
-		"-w", path, "-U", "-s", "200", "-Z", "root", filter)
+		"-w", path, "-U", "--immediate-mode", "-s", "200", "-Z", "root", filter)
 	c := &capture{l: l, path: path, p: l.start("tcpdump in "+l.a, cmd, false)}
 	c.p.waitOutput(l.t, "listening on", 10*time.Second)
 	return c

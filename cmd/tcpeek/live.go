@@ -97,6 +97,7 @@ func runLive(o *options, set *filter.Set, log *logging.Logger, out *outputs) int
 	}
 	defer lv.Close()
 	m := newMonitor(o, set, log, out, true)
+	m.stats.SetKernelFilter(lv.FilterName())
 	m.pipe.SetLocal(filter.NewLocal(st.Local, o.localNets))
 	log.Debugf("local addresses: %s, networks: %s", addrList(st.Local), netList(o.localNets))
 	if len(st.Local) == 0 && len(o.localNets) == 0 {

@@ -298,6 +298,14 @@ func (s *Stats) Update(now time.Time, c Capture, ss Sessions) {
 	s.mu.Unlock()
 }
 
+// SetKernelFilter records the name of the live kernel filter, for the
+// counters read before the first update.
+func (s *Stats) SetKernelFilter(name string) {
+	s.mu.Lock()
+	s.snap.Capture.KernelFilter = name
+	s.mu.Unlock()
+}
+
 // SetStart sets the start time (with -r, the first packet's time).
 func (s *Stats) SetStart(t time.Time) {
 	s.mu.Lock()
