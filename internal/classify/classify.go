@@ -15,6 +15,10 @@
 // after its last refresh, so a list kept in refresh order is in deadline
 // order, and expiry only ever looks at list heads. Steady-state handling
 // allocates nothing.
+//
+// The memory a flood made the table take is given back once its sessions
+// have ended: the table shrinks in small steps, spread over the packets and
+// Advance calls that follow.
 package classify
 
 import (
@@ -138,22 +142,23 @@ const (
 // Classifier is the handshake state machine. It is not safe for concurrent
 // use: one goroutine feeds it.
 type Classifier struct {
-	cfg      Config
-	timeout  int64
-	clock    int64
-	tab      table
-	lists    [numLists]list
-	dur      [numLists]int64
-	next     int64 // no deadline is earlier than this
-	now      int64 // the time of the packet being handled
-	steps    uint64
-	evicted  uint64
-	ev       Event
-	keys     [MaxBatch]Key
-	slots    [MaxBatch]slot
-	overflow uint64
-	dups     uint64
-	sink     uint64 // keeps Prefetch's loads from being optimized away
+	cfg       Config
+	timeout   int64
+	clock     int64
+	tab       table
+	lists     [numLists]list
+	dur       [numLists]int64
+	next      int64 // no deadline is earlier than this
+	now       int64 // the time of the packet being handled
+	lastMaint int64 // clock at the last maintenance step
+	steps     uint64
+	evicted   uint64
+	ev        Event
+	keys      [MaxBatch]Key
+	slots     [MaxBatch]slot
+	overflow  uint64
+	dups      uint64
+	sink      uint64 // keeps Prefetch's loads from being optimized away
 }
 
 // New returns a Classifier. It panics if cfg.Timeout or cfg.MaxSessions is
@@ -187,6 +192,13 @@ func (c *Classifier) InProgress() int { return c.lists[listPending].n }
 // sessions were in progress.
 func (c *Classifier) Overflow() uint64 { return c.overflow }
 
+// Memory returns the bytes of heap that the session table and its index
+// hold. It grows under a flood and falls
+// back after it. What the table drops is garbage: the Go runtime returns it
+// to the operating system only a garbage collection or two later (minutes,
+// in a process that allocates little), or at once on debug.FreeOSMemory.
+func (c *Classifier) Memory() int { return c.tab.bytes() }
+
 // Duplicates returns how many SYNs and SYN/ACKs were capture copies of the
 // previous one rather than retransmissions.
 func (c *Classifier) Duplicates() uint64 { return c.dups }
@@ -202,9 +214,16 @@ func (c *Classifier) Advance(now int64) {
 	if now > c.clock {
 		c.clock = now
 	}
-	if c.clock <= c.next {
-		return // nothing can have expired: the common case, one compare
+	if c.clock > c.next { // else nothing can have expired: one compare
+		c.expire()
 	}
+	if c.tab.maint {
+		c.maintain()
+	}
+}
+
+// expire ends every session whose deadline lies before the clock.
+func (c *Classifier) expire() {
 	for {
 		best, bestDL, earliest := -1, int64(0), int64(math.MaxInt64)
 		for l := range c.lists {
@@ -232,6 +251,25 @@ func (c *Classifier) Advance(now int64) {
 	}
 }
 
+// Maintenance budget per step (see table.maintain): a unit per 256 ns of
+// packet time since the last step, at least maintMin, at most maintMax. A
+// unit is the work of moving one slot of an old index, 2 to 8 ns when that
+// index is far bigger than the CPU caches: a step takes at most about a
+// quarter of a millisecond, even after a long quiet spell, and shrinking
+// costs the packets that pay for it at most a few percent of a CPU.
+const (
+	maintShift = 8
+	maintMin   = 16
+	maintMax   = 1 << 15
+)
+
+// maintain does a step of the table's shrinking.
+func (c *Classifier) maintain() {
+	budget := min(max((c.clock-c.lastMaint)>>maintShift, maintMin), maintMax)
+	c.lastMaint = c.clock
+	c.tab.maintain(c.clock, int(budget), &c.lists)
+}
+
 // rebase handles packet time that went back by more than the timeout: a
 // clock stepped back, capture files merged, or a packet stamped far in the
 // future before. The clock follows the packets back, and every remembered
@@ -241,6 +279,8 @@ func (c *Classifier) Advance(now int64) {
 func (c *Classifier) rebase(t int64) {
 	c.steps++
 	c.clock = t
+	c.lastMaint = min(c.lastMaint, t)
+	c.tab.oversize = false // count the time it has been too big afresh
 	c.next = math.MaxInt64
 	for l := range c.lists {
 		for i := c.lists[l].head; i >= 0; {
@@ -648,9 +688,29 @@ func (c *Classifier) refresh(i int32, l uint8) {
 // counts from memo.
 func (c *Classifier) end(i int32, r Result, t, memo int64, icmpType, icmpCode uint8) {
 	e := c.tab.at(i)
+	c.report(e, Ended, r, t, icmpType, icmpCode)
+	c.tab.unlink(&c.lists[listPending], i)
+	l, state := listFailed, stateFailed
+	if r == Success {
+		l, state = listDone, stateDone
+	}
+	e.state = state
+	e.last = memo
+	c.push(l, i)
+	if c.lists[l].n > c.cfg.MaxSessions {
+		// The memory is full: forget its oldest entry.
+		c.forget(c.lists[l].head)
+		c.evicted++
+	}
+	c.emit()
+}
+
+// report fills c.ev with an event of kind and result r for session e, which
+// ended at t.
+func (c *Classifier) report(e *entry, kind EventKind, r Result, t int64, icmpType, icmpCode uint8) {
 	v4 := e.flags&flagV4 != 0
 	c.ev = Event{
-		Kind:      Ended,
+		Kind:      kind,
 		Result:    r,
 		Filters:   e.filters,
 		Start:     e.start,
@@ -668,20 +728,6 @@ func (c *Classifier) end(i int32, r Result, t, memo int64, icmpType, icmpCode ui
 	if e.flags&flagSynAck != 0 {
 		c.ev.SynAck, c.ev.SawSynAck = e.synack, true
 	}
-	c.tab.unlink(&c.lists[listPending], i)
-	l, state := listFailed, stateFailed
-	if r == Success {
-		l, state = listDone, stateDone
-	}
-	e.state = state
-	e.last = memo
-	c.push(l, i)
-	if c.lists[l].n > c.cfg.MaxSessions {
-		// The memory is full: forget its oldest entry.
-		c.forget(c.lists[l].head)
-		c.evicted++
-	}
-	c.emit()
 }
 
 // forget removes entry i from its list and the table.
