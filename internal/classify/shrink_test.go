@@ -39,7 +39,7 @@ func (d *digest) add(e *Event) {
 	i, r := e.Init.As16(), e.Resp.As16()
 	for _, v := range []uint64{uint64(e.Kind), uint64(e.Result), e.Filters, uint64(e.Start), uint64(e.End),
 		uint64(e.SynAck), b2u(e.SawSynAck), uint64(e.InitPort)<<16 | uint64(e.RespPort),
-		uint64(e.ICMPType)<<8 | uint64(e.ICMPCode), uint64(e.DupSYN)<<32 | uint64(e.DupSYNACK),
+		uint64(e.ICMPType)<<8 | uint64(e.ICMPCode), uint64(e.DupSYN)<<32 | uint64(e.DupSYNACK), b2u(e.Reopened),
 		addrOf(netip.AddrFrom16(i))[0], addrOf(netip.AddrFrom16(i))[1],
 		addrOf(netip.AddrFrom16(r))[0], addrOf(netip.AddrFrom16(r))[1]} {
 		d.h = (d.h ^ v) * 0x100000001b3
@@ -162,7 +162,7 @@ func TestShrinkAfterFlood(t *testing.T) {
 			p := newPair(Config{Timeout: timeout, MaxSessions: n, Seed: 7, Emit: func(e *Event) {
 				if e.Result == Success {
 					successes++
-					if e.DupSYN != 8 || !e.SawSynAck || e.Start >= t0+int64(n)*int64(us) {
+					if e.DupSYN != 8 || !e.SawSynAck || e.Reopened || e.Start >= t0+int64(n)*int64(us) {
 						t.Errorf("straggler: %+v, want 8 duplicate SYNs", e)
 					}
 				}
@@ -305,6 +305,103 @@ func TestShrinkStepByStep(t *testing.T) {
 				t.Error("no entry moved while its slot was in an old index: the test missed its aim")
 			}
 			p.advance(t, at(time.Minute))
+			p.compare(t)
+		})
+	}
+}
+
+// TestShrinkRandom drives a classifier through bursts of SYNs (beyond
+// MaxSessions, so that sessions are displaced and reopened) and quiet
+// spells, with every kind of segment sent at random to recent attempts, and
+// checks its invariants all along and its events against a table that
+// does not shrink, fed packet by packet while the classifier gets them in
+// batches.
+func TestShrinkRandom(t *testing.T) {
+	steps := 240000
+	if testing.Short() {
+		steps = 120000
+	}
+	for _, seed := range []uint64{1, 2} {
+		t.Run(fmt.Sprint(seed), func(t *testing.T) {
+			rng := rand.New(rand.NewPCG(seed, 99))
+			p := newPair(Config{Timeout: 30 * time.Second, MaxSessions: 20000, Seed: seed})
+			p.checkPeriod, p.batch = 97, 37
+			type attempt struct {
+				i      int
+				isn    uint32
+				lastTS uint32
+			}
+			var recent [1 << 16]attempt
+			opened := 0
+			now := t0
+			for step := 0; step < steps; step++ {
+				busy := step/60000%2 == 0
+				if busy {
+					now += rng.Int64N(20_000)
+				} else {
+					now += rng.Int64N(20_000_000)
+				}
+				if !busy && rng.IntN(50) == 0 {
+					p.advance(t, now)
+					continue
+				}
+				newRate := 2
+				if busy {
+					newRate = 8
+				}
+				if opened == 0 || rng.IntN(10) < newRate {
+					a := attempt{i: opened, isn: rng.Uint32(), lastTS: uint32(step) + 1}
+					recent[opened%len(recent)] = a
+					opened++
+					q := floodSyn(a.i, a.i%4 == 0)
+					q.Seq, q.IPID, q.HasTS, q.TSVal = a.isn, 0, true, a.lastTS
+					p.handle(t, &q, now)
+					continue
+				}
+				a := &recent[rng.IntN(min(opened, len(recent)))]
+				q := floodSyn(a.i, a.i%4 == 0)
+				q.IPID = 0
+				fromServer := false
+				switch rng.IntN(8) {
+				case 0: // a retransmitted SYN
+					a.lastTS = uint32(step) + 1
+					q.Seq, q.HasTS, q.TSVal = a.isn, true, a.lastTS
+				case 1: // a copy of the last SYN
+					q.Seq, q.HasTS, q.TSVal = a.isn, true, a.lastTS
+				case 2, 3: // the SYN/ACK
+					fromServer = true
+					q.Flags, q.Seq, q.Ack = decode.SYN|decode.ACK, a.isn^0x5555, a.isn+1
+				case 4, 5: // the ACK
+					q.Flags, q.Seq, q.Ack = decode.ACK, a.isn+1, a.isn^0x5555+1
+				case 6: // an RST from either end
+					if rng.IntN(2) == 0 {
+						fromServer = true
+						q.Flags, q.Seq, q.Ack = decode.RST|decode.ACK, 0, a.isn+1
+					} else {
+						q.Flags, q.Seq = decode.RST, a.isn+1
+					}
+				case 7: // a new attempt on the same tuple
+					a.isn, a.lastTS = rng.Uint32(), uint32(step)+1
+					q.Seq, q.HasTS, q.TSVal = a.isn, true, a.lastTS
+				}
+				if fromServer {
+					q.Src, q.Dst, q.SrcPort, q.DstPort = q.Dst, q.Src, q.DstPort, q.SrcPort
+				}
+				p.handle(t, &q, now)
+			}
+			for d := 0; d < 500; d++ {
+				now += int64(200 * time.Millisecond)
+				p.advance(t, now)
+			}
+			tab := &p.c.tab
+			t.Logf("%d events, %d displaced, %d reopened; %d chunks at most, %d entries moved, %d chunks dropped, %d index shrinks; %d checks",
+				p.got.n, p.c.Displaced(), p.c.Reopened(), p.ref.tab.chunkCount(), tab.moves, tab.chunkDrops, tab.indexShrinks, p.checks)
+			if p.c.Displaced() == 0 || p.c.Reopened() == 0 || tab.moves == 0 || tab.chunkDrops == 0 || tab.indexShrinks == 0 {
+				t.Error("the workload did not displace, reopen, move, drop chunks and shrink the index: the test missed its aim")
+			}
+			if tab.chunkCount() != 1 || len(tab.index) != minTableSlots {
+				t.Errorf("at the end: %d chunks, index of %d slots; want 1, %d", tab.chunkCount(), len(tab.index), minTableSlots)
+			}
 			p.compare(t)
 		})
 	}

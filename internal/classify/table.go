@@ -45,6 +45,7 @@ const (
 	flagSynAck                     // a SYN/ACK was seen
 	flagSynTS                      // the last SYN had a timestamp option
 	flagSynAckTS                   // the last SYN/ACK had a timestamp option
+	flagReopened                   // opened again by a SYN of a displaced session
 )
 
 // entry is one session, pending or remembered. Entries live in a slab and
@@ -237,6 +238,13 @@ func splitmix(x *uint64) uint64 {
 func (t *table) hashOf(a addr, ap uint16, b addr, bp uint16) uint32 {
 	h := t.endpointHash(a, ap) + t.endpointHash(b, bp)
 	return uint32(mix(h, 0x8ebc6af09c88c6e3))
+}
+
+// attemptHash identifies an attempt: the session hash h of its 4-tuple, the
+// initiator's and responder's ports, which tell the direction, and the
+// initiator's ISN. It is keyed by the table's secret.
+func (t *table) attemptHash(h uint32, iport, rport uint16, isn uint32) uint64 {
+	return mix(uint64(h)<<32|uint64(isn)^t.seed[1], uint64(iport)<<16|uint64(rport)^t.seed[2]|1<<63)
 }
 
 // lookup finds the entry of the segment sent from (src, sport) to (dst,
