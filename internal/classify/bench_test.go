@@ -107,3 +107,29 @@ func TestMemoryPerSession(t *testing.T) {
 	}
 	runtime.KeepAlive(c)
 }
+
+// BenchmarkClassifyFlood measures a SYN flood from random sources into a full
+// table: every SYN is looked up in the memory of displaced attempts and
+// displaces the session refreshed longest ago.
+func BenchmarkClassifyFlood(b *testing.B) {
+	c := New(Config{Timeout: 60 * time.Second, MaxSessions: 1 << 16})
+	now := int64(1e18)
+	// Warm up: fill the table and the memory of displaced attempts.
+	const warm = 1 << 18
+	for i := 0; i < warm; i++ {
+		p := floodSyn(i, false)
+		now += 1000
+		c.Handle(&p, now)
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		p := floodSyn(warm+i, false)
+		now += 1000
+		c.Handle(&p, now)
+	}
+	b.StopTimer()
+	if c.Displaced() < uint64(b.N) {
+		b.Fatalf("%d displaced, want at least %d", c.Displaced(), b.N)
+	}
+}

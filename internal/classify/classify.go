@@ -15,6 +15,15 @@
 // after its last refresh, so a list kept in refresh order is in deadline
 // order, and expiry only ever looks at list heads. Steady-state handling
 // allocates nothing.
+//
+// The table is bounded (Config.MaxSessions) and resilient to SYN floods:
+// when it is full, a new SYN displaces the session in progress refreshed
+// longest ago, which is reported as Displaced, never with a result. A
+// retransmission of a displaced attempt's SYN opens it again, marked
+// Reopened, with what was seen before forgotten. The memory a flood made
+// the table take is given back once its sessions have ended: the table
+// shrinks in small steps, spread over the packets and Advance calls that
+// follow.
 package classify
 
 import (
@@ -66,6 +75,13 @@ const (
 	// got its first retransmitted SYN (rule 9): it now counts in
 	// failure.dupsyn. Only Filters and Result are set.
 	LateRetry
+	// Displaced reports a session in progress that a new SYN displaced
+	// from the full table (SPEC §11). It has no result (Result is 0) and
+	// counts neither as success nor as failure; the other fields are as
+	// Ended would give them, End being the time of the displacing SYN. If
+	// the attempt retransmits its SYN, it may be reported again, as a
+	// Reopened session.
+	Displaced
 )
 
 // Event is what the classifier reports. It is valid only during the Emit
@@ -88,6 +104,17 @@ type Event struct {
 	// DupSYN and DupSYNACK count retransmitted SYNs and SYN/ACKs (capture
 	// copies are not counted).
 	DupSYN, DupSYNACK uint32
+	// Reopened tells that the session was displaced from the full table
+	// and opened again by a retransmission of its SYN: what happened
+	// before is not known. Start is then the time of that retransmission,
+	// SawSynAck, SynAck and DupSYNACK tell only what was seen after it,
+	// and DupSYN is 1 plus the retransmissions seen after it, a lower
+	// bound. A consumer treats the SYN/ACK and handshake times and the
+	// duplicate counts as unknown, but counts the result, and counts the
+	// session among those with at least one retransmitted SYN, since it
+	// certainly had one. A Displaced event with Reopened set is a second
+	// (or later) displacement of the same attempt.
+	Reopened bool
 }
 
 // Config sets up a Classifier.
@@ -95,9 +122,10 @@ type Config struct {
 	// Timeout is how long a handshake may go without a handshake packet,
 	// and how long a failed attempt is remembered. It must be positive.
 	Timeout time.Duration
-	// MaxSessions bounds the sessions in progress; SYNs beyond it are
-	// counted as overflow and not tracked. It also bounds each of the two
-	// memories of ended sessions. It must be positive.
+	// MaxSessions bounds the sessions in progress: when that many are in
+	// progress, a new SYN displaces the one refreshed longest ago. It also
+	// bounds each of the two memories of ended sessions, and sizes the
+	// memory of displaced attempts. It must be positive.
 	MaxSessions int
 	// ICMP enables rule 7: ICMP destination-unreachable ends sessions.
 	ICMP bool
@@ -138,22 +166,25 @@ const (
 // Classifier is the handshake state machine. It is not safe for concurrent
 // use: one goroutine feeds it.
 type Classifier struct {
-	cfg      Config
-	timeout  int64
-	clock    int64
-	tab      table
-	lists    [numLists]list
-	dur      [numLists]int64
-	next     int64 // no deadline is earlier than this
-	now      int64 // the time of the packet being handled
-	steps    uint64
-	evicted  uint64
-	ev       Event
-	keys     [MaxBatch]Key
-	slots    [MaxBatch]slot
-	overflow uint64
-	dups     uint64
-	sink     uint64 // keeps Prefetch's loads from being optimized away
+	cfg       Config
+	timeout   int64
+	clock     int64
+	tab       table
+	lists     [numLists]list
+	dur       [numLists]int64
+	next      int64 // no deadline is earlier than this
+	now       int64 // the time of the packet being handled
+	lastMaint int64 // clock at the last maintenance step
+	steps     uint64
+	evicted   uint64
+	ev        Event
+	keys      [MaxBatch]Key
+	slots     [MaxBatch]slot
+	ghosts    ghosts
+	displaced uint64
+	reopened  uint64
+	dups      uint64
+	sink      uint64 // keeps Prefetch's loads from being optimized away
 }
 
 // New returns a Classifier. It panics if cfg.Timeout or cfg.MaxSessions is
@@ -170,6 +201,7 @@ func New(cfg Config) *Classifier {
 		cfg:     cfg,
 		timeout: int64(cfg.Timeout),
 		tab:     newTable(seed),
+		ghosts:  newGhosts(cfg.MaxSessions, 2*int64(cfg.Timeout)),
 	}
 	for i := range c.lists {
 		c.lists[i] = newList()
@@ -183,9 +215,26 @@ func New(cfg Config) *Classifier {
 // capture file these are the pending sessions (rule 11).
 func (c *Classifier) InProgress() int { return c.lists[listPending].n }
 
-// Overflow returns how many SYNs were not tracked because MaxSessions
-// sessions were in progress.
-func (c *Classifier) Overflow() uint64 { return c.overflow }
+// Overflow returns how many SYNs could not be tracked at all for lack of
+// room. It is kept for compatibility and is 0: a SYN that finds the table
+// full displaces a session (see Displaced).
+func (c *Classifier) Overflow() uint64 { return 0 }
+
+// Displaced returns how many sessions in progress were displaced by a new
+// SYN because MaxSessions sessions were in progress (SPEC §11). An attempt
+// displaced again after it was reopened counts again.
+func (c *Classifier) Displaced() uint64 { return c.displaced }
+
+// Reopened returns how many sessions were opened again by a retransmitted
+// SYN after they were displaced.
+func (c *Classifier) Reopened() uint64 { return c.reopened }
+
+// Memory returns the bytes of heap that the session table, its index and
+// the memory of displaced attempts hold. It grows under a flood and falls
+// back after it. What the table drops is garbage: the Go runtime returns it
+// to the operating system only a garbage collection or two later (minutes,
+// in a process that allocates little), or at once on debug.FreeOSMemory.
+func (c *Classifier) Memory() int { return c.tab.bytes() + c.ghosts.bytes() }
 
 // Duplicates returns how many SYNs and SYN/ACKs were capture copies of the
 // previous one rather than retransmissions.
@@ -202,9 +251,16 @@ func (c *Classifier) Advance(now int64) {
 	if now > c.clock {
 		c.clock = now
 	}
-	if c.clock <= c.next {
-		return // nothing can have expired: the common case, one compare
+	if c.clock > c.next { // else nothing can have expired: one compare
+		c.expire()
 	}
+	if c.tab.maint {
+		c.maintain()
+	}
+}
+
+// expire ends every session whose deadline lies before the clock.
+func (c *Classifier) expire() {
 	for {
 		best, bestDL, earliest := -1, int64(0), int64(math.MaxInt64)
 		for l := range c.lists {
@@ -232,6 +288,28 @@ func (c *Classifier) Advance(now int64) {
 	}
 }
 
+// Maintenance budget per step (see table.maintain): a unit per 256 ns of
+// packet time since the last step, at least maintMin, at most maintMax. A
+// unit is the work of moving one slot of an old index, 2 to 8 ns when that
+// index is far bigger than the CPU caches: a step takes at most about a
+// quarter of a millisecond, even after a long quiet spell, and shrinking
+// costs the packets that pay for it at most a few percent of a CPU.
+const (
+	maintShift = 8
+	maintMin   = 16
+	maintMax   = 1 << 15
+)
+
+// maintain does a step of the table's shrinking, and drops the memory of
+// displaced attempts once it is out of date.
+func (c *Classifier) maintain() {
+	budget := min(max((c.clock-c.lastMaint)>>maintShift, maintMin), maintMax)
+	c.lastMaint = c.clock
+	more := c.tab.maintain(c.clock, int(budget), &c.lists)
+	more = c.ghosts.expire(c.clock) || more
+	c.tab.maint = more
+}
+
 // rebase handles packet time that went back by more than the timeout: a
 // clock stepped back, capture files merged, or a packet stamped far in the
 // future before. The clock follows the packets back, and every remembered
@@ -241,6 +319,9 @@ func (c *Classifier) Advance(now int64) {
 func (c *Classifier) rebase(t int64) {
 	c.steps++
 	c.clock = t
+	c.lastMaint = min(c.lastMaint, t)
+	c.tab.oversize = false // count the time it has been too big afresh
+	c.ghosts.rebase(t)
 	c.next = math.MaxInt64
 	for l := range c.lists {
 		for i := c.lists[l].head; i >= 0; {
@@ -615,9 +696,24 @@ func (c *Classifier) open(k *Key) {
 	if mask == 0 {
 		return // no filter counts it: not worth the memory
 	}
+	reopened := false
+	if c.ghosts.live {
+		ah := c.tab.attemptHash(k.h, k.sport, k.dport, k.seq)
+		if g, a := c.ghosts.find(ah, c.now); g != nil {
+			w := g[1]
+			prevT := c.now - int64(a)<<ghostTimeLog
+			if c.isCopy(k.v4, uint16(w>>48), w&1 != 0, uint32(w>>16), prevT, k) {
+				// A copy of the displaced attempt's last SYN,
+				// not a retransmission: it stays displaced.
+				c.dups++
+				return
+			}
+			*g = ghost{}
+			reopened = true
+		}
+	}
 	if c.lists[listPending].n >= c.cfg.MaxSessions {
-		c.overflow++
-		return
+		c.displace()
 	}
 	i := c.tab.alloc()
 	e := c.tab.at(i)
@@ -632,8 +728,29 @@ func (c *Classifier) open(k *Key) {
 	e.start, e.last = c.now, c.clock
 	c.remember(e, &e.synID, &e.synTS, &e.lastSyn, flagSynTS, k)
 	e.filters = mask
+	if reopened {
+		e.flags |= flagReopened
+		e.dupSyn = 1 // the SYN that opened it again
+		c.reopened++
+	}
 	c.tab.insert(i, k.h)
 	c.push(listPending, i)
+}
+
+// displace makes room for a new session: it reports the session in
+// progress refreshed longest ago as Displaced, remembers its attempt, and
+// forgets it.
+func (c *Classifier) displace() {
+	i := c.lists[listPending].head
+	e := c.tab.at(i)
+	h := c.tab.hashOf(e.ia, e.iport, e.ra, e.rport)
+	c.ghosts.add(c.tab.attemptHash(h, e.iport, e.rport, e.iisn), c.now, e.lastSyn,
+		e.synID, e.flags&flagSynTS != 0, e.synTS)
+	c.tab.maint = true // to drop the ghosts when they are out of date
+	c.report(e, Displaced, 0, c.now, 0, 0)
+	c.displaced++
+	c.forget(i)
+	c.emit()
 }
 
 // refresh restarts the deadline of entry i, which is on list l.
@@ -648,26 +765,7 @@ func (c *Classifier) refresh(i int32, l uint8) {
 // counts from memo.
 func (c *Classifier) end(i int32, r Result, t, memo int64, icmpType, icmpCode uint8) {
 	e := c.tab.at(i)
-	v4 := e.flags&flagV4 != 0
-	c.ev = Event{
-		Kind:      Ended,
-		Result:    r,
-		Filters:   e.filters,
-		Start:     e.start,
-		End:       max(t, e.start),
-		InitPort:  e.iport,
-		RespPort:  e.rport,
-		ICMPType:  icmpType,
-		ICMPCode:  icmpCode,
-		DupSYN:    e.dupSyn,
-		DupSYNACK: e.dupSynAck,
-	}
-	if !c.cfg.NoEndpoints {
-		c.ev.Init, c.ev.Resp = e.ia.netip(v4), e.ra.netip(v4)
-	}
-	if e.flags&flagSynAck != 0 {
-		c.ev.SynAck, c.ev.SawSynAck = e.synack, true
-	}
+	c.report(e, Ended, r, t, icmpType, icmpCode)
 	c.tab.unlink(&c.lists[listPending], i)
 	l, state := listFailed, stateFailed
 	if r == Success {
@@ -682,6 +780,32 @@ func (c *Classifier) end(i int32, r Result, t, memo int64, icmpType, icmpCode ui
 		c.evicted++
 	}
 	c.emit()
+}
+
+// report fills c.ev with an event of kind and result r for session e, which
+// ended at t.
+func (c *Classifier) report(e *entry, kind EventKind, r Result, t int64, icmpType, icmpCode uint8) {
+	v4 := e.flags&flagV4 != 0
+	c.ev = Event{
+		Kind:      kind,
+		Result:    r,
+		Filters:   e.filters,
+		Start:     e.start,
+		End:       max(t, e.start),
+		InitPort:  e.iport,
+		RespPort:  e.rport,
+		ICMPType:  icmpType,
+		ICMPCode:  icmpCode,
+		DupSYN:    e.dupSyn,
+		DupSYNACK: e.dupSynAck,
+		Reopened:  e.flags&flagReopened != 0,
+	}
+	if !c.cfg.NoEndpoints {
+		c.ev.Init, c.ev.Resp = e.ia.netip(v4), e.ra.netip(v4)
+	}
+	if e.flags&flagSynAck != 0 {
+		c.ev.SynAck, c.ev.SawSynAck = e.synack, true
+	}
 }
 
 // forget removes entry i from its list and the table.
