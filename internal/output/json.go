@@ -54,18 +54,25 @@ func (j *JSONLines) Event(ev *classify.Event) error {
 	} else {
 		b = append(b, "null"...)
 	}
+	// A session picked up again after it was displaced: its first SYN,
+	// and so its times and retransmissions, were forgotten.
+	known := !ev.Reopened
 	b = append(b, `,"dup_syn":`...)
-	b = strconv.AppendUint(b, uint64(ev.DupSYN), 10)
+	b = appendUintOrNull(b, uint64(ev.DupSYN), known)
 	b = append(b, `,"dup_synack":`...)
-	b = strconv.AppendUint(b, uint64(ev.DupSYNACK), 10)
+	b = appendUintOrNull(b, uint64(ev.DupSYNACK), known)
 	b = append(b, `,"synack_ms":`...)
-	if ev.SawSynAck {
+	if ev.SawSynAck && known {
 		b = appendMS(b, ev.SynAck-ev.Start)
 	} else {
 		b = append(b, "null"...)
 	}
 	b = append(b, `,"handshake_ms":`...)
-	b = appendMS(b, ev.End-ev.Start)
+	if known {
+		b = appendMS(b, ev.End-ev.Start)
+	} else {
+		b = append(b, "null"...)
+	}
 	b = append(b, `,"filters":[`...)
 	first := true
 	for m, i := ev.Filters, 0; m != 0 && i < len(j.names); m, i = m>>1, i+1 {
@@ -82,6 +89,14 @@ func (j *JSONLines) Event(ev *classify.Event) error {
 	j.buf = b
 	_, err := j.w.Write(b)
 	return err
+}
+
+// appendUintOrNull appends v, or null if it is not known.
+func appendUintOrNull(b []byte, v uint64, known bool) []byte {
+	if !known {
+		return append(b, "null"...)
+	}
+	return strconv.AppendUint(b, v, 10)
 }
 
 // appendMS appends a duration in nanoseconds as milliseconds with three

@@ -85,6 +85,9 @@ func (t *Text) Event(ev *classify.Event) error {
 //	%4d.%03d | %y-%m-%d %H:%M:%S.%03d | %15s:%-5u %15s:%-5u | %-17s | %7u  %7u
 //
 // IPv6 addresses are written in brackets and widen their column.
+//
+// A session picked up again after it was displaced from a full table has
+// "-" for its time and retransmission counts, which were forgotten.
 func AppendLine(b []byte, ev *classify.Event, loc *time.Location) []byte {
 	d := ev.End - ev.Start
 	if d < 0 {
@@ -92,9 +95,13 @@ func AppendLine(b []byte, ev *classify.Event, loc *time.Location) []byte {
 	}
 	ms := d / 1e6
 	var tmp [20]byte
-	b = pad(b, strconv.AppendInt(tmp[:0], ms/1000, 10), 4, true)
-	b = append(b, '.')
-	b = append3(b, int(ms%1000))
+	if ev.Reopened {
+		b = append(b, "       -"...)
+	} else {
+		b = pad(b, strconv.AppendInt(tmp[:0], ms/1000, 10), 4, true)
+		b = append(b, '.')
+		b = append3(b, int(ms%1000))
+	}
 	b = append(b, " | "...)
 	start := time.Unix(0, ev.Start).In(loc)
 	b = start.AppendFormat(b, "06-01-02 15:04:05")
@@ -107,6 +114,9 @@ func AppendLine(b []byte, ev *classify.Event, loc *time.Location) []byte {
 	b = append(b, " | "...)
 	b = append(b, ResultText(ev.Result)...)
 	b = append(b, " | "...)
+	if ev.Reopened {
+		return append(b, "      -        - "...)
+	}
 	b = pad(b, strconv.AppendUint(tmp[:0], uint64(ev.DupSYN), 10), 7, true)
 	b = append(b, "  "...)
 	b = pad(b, strconv.AppendUint(tmp[:0], uint64(ev.DupSYNACK), 10), 7, true)

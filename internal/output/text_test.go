@@ -2,6 +2,7 @@ package output
 
 import (
 	"net/netip"
+	"strings"
 	"testing"
 	"time"
 
@@ -39,6 +40,10 @@ func TestSeedLayout(t *testing.T) {
 		{classify.Event{Result: classify.Unreach, Start: at("12-07-06 16:41:29.723"), End: at("12-07-06 16:41:29.723") + 12345678*ms, DupSYNACK: 1234567,
 			Init: netip.MustParseAddr("2001:db8::1"), InitPort: 1, Resp: netip.MustParseAddr("10.0.0.1"), RespPort: 65535},
 			"12345.678 | 12-07-06 16:41:29.723 |   [2001:db8::1]:1            10.0.0.1:65535 | failure (unreach) |       0  1234567 "},
+		// Picked up again after it was displaced: no made-up time or counts.
+		{classify.Event{Result: classify.Success, Reopened: true, Start: at("12-07-06 16:41:29.723"), End: at("12-07-06 16:41:29.723") + 3*ms, DupSYN: 1,
+			Init: netip.MustParseAddr("192.168.2.227"), InitPort: 58376, Resp: netip.MustParseAddr("192.168.2.207"), RespPort: 8080},
+			"       - | 12-07-06 16:41:29.723 |   192.168.2.227:58376   192.168.2.207:8080  |      success      |       -        - "},
 	}
 	for _, tc := range tests {
 		got := string(AppendLine(nil, &tc.ev, jst))
@@ -51,5 +56,35 @@ func TestSeedLayout(t *testing.T) {
 	}
 	if len(Header) != 117 || len(Rule) != 118 {
 		t.Errorf("header %d and rule %d bytes, want the seed's 117 and 118", len(Header), len(Rule))
+	}
+}
+
+// TestJSONLines checks session objects against literal JSON, a session
+// picked up again after it was displaced included.
+func TestJSONLines(t *testing.T) {
+	start := time.Date(2024, 3, 1, 9, 30, 0, 0, time.UTC).UnixNano()
+	ms := int64(time.Millisecond)
+	cli, srv := netip.MustParseAddr("198.51.100.10"), netip.MustParseAddr("192.0.2.1")
+	for _, tc := range []struct {
+		ev   classify.Event
+		want string
+	}{
+		{classify.Event{Result: classify.Success, Filters: 0b11, Start: start, SynAck: start + ms, SawSynAck: true, End: start + 2*ms, DupSYN: 1,
+			Init: cli, InitPort: 50000, Resp: srv, RespPort: 80},
+			`{"ts":"2024-03-01T09:30:00.000000000Z","src":"198.51.100.10","sport":50000,"dst":"192.0.2.1","dport":80,"result":"success","icmp_code":null,"dup_syn":1,"dup_synack":0,"synack_ms":1.000,"handshake_ms":2.000,"filters":["RX","web"]}`},
+		{classify.Event{Result: classify.Unreach, Filters: 0b1, Start: start, End: start + 5*ms, ICMPType: 3, ICMPCode: 13,
+			Init: cli, InitPort: 50000, Resp: srv, RespPort: 80},
+			`{"ts":"2024-03-01T09:30:00.000000000Z","src":"198.51.100.10","sport":50000,"dst":"192.0.2.1","dport":80,"result":"unreach","icmp_code":13,"dup_syn":0,"dup_synack":0,"synack_ms":null,"handshake_ms":5.000,"filters":["RX"]}`},
+		{classify.Event{Result: classify.Reject, Reopened: true, Filters: 0b1, Start: start, SynAck: start + ms, SawSynAck: true, End: start + 2*ms, DupSYN: 1,
+			Init: cli, InitPort: 50000, Resp: srv, RespPort: 80},
+			`{"ts":"2024-03-01T09:30:00.000000000Z","src":"198.51.100.10","sport":50000,"dst":"192.0.2.1","dport":80,"result":"reject","icmp_code":null,"dup_syn":null,"dup_synack":null,"synack_ms":null,"handshake_ms":null,"filters":["RX"]}`},
+	} {
+		var b strings.Builder
+		if err := NewJSONLines(&b, []string{"RX", "web"}).Event(&tc.ev); err != nil {
+			t.Fatal(err)
+		}
+		if got := b.String(); got != tc.want+"\n" {
+			t.Errorf("got  %s\nwant %s", got, tc.want)
+		}
 	}
 }

@@ -10,6 +10,7 @@ package pipeline
 import (
 	"io"
 	"net/netip"
+	"runtime/debug"
 	"sync/atomic"
 	"time"
 
@@ -107,6 +108,11 @@ type Pipeline struct {
 	started     bool // the first packet's time is the start (offline)
 	steps       uint64
 	last        int64
+
+	lastFull, lastDrop               time.Time // when they were last reported
+	reportedDisplaced, reportedDrops uint64
+	peakMemory                       int         // the table's memory since it was last given back
+	freeing                          atomic.Bool // a FreeOSMemory runs
 }
 
 // maxEvents bounds the events held for one batch: a clock jump that expires
@@ -158,6 +164,45 @@ func (p *Pipeline) SinkErr() error { return p.sinkErr }
 // Stop asks Run to return; it is safe to call from any goroutine (a signal
 // handler) and takes effect within one batch or one poll interval.
 func (p *Pipeline) Stop() { p.stop.Store(true) }
+
+// reportEvery spaces the log lines that say the table is full or the kernel
+// drops packets: at most one of each per interval, with the numbers.
+const reportEvery = 10 * time.Second
+
+// freeAfter is how much memory the session table must have given back
+// before the pipeline asks the runtime to return it to the system at once
+// (the scavenger alone takes minutes).
+const freeAfter = 64 << 20
+
+// report logs, at most every reportEvery each, that the session table is
+// full and displaces sessions, and that the kernel dropped packets; and has
+// the memory the table gave back returned to the system.
+func (p *Pipeline) report(now time.Time, c stats.Capture, ss stats.Sessions) {
+	if p.cfg.Warnf != nil && now.Sub(p.lastFull) >= reportEvery && ss.Displaced > p.reportedDisplaced {
+		n := ss.Displaced - p.reportedDisplaced
+		p.cfg.Warnf("the session table is full (--max-sessions %d): %d sessions in progress displaced since the last report, %d in all; handshakes that complete within a round trip are still counted (SPEC §11)",
+			p.cfg.MaxSessions, n, ss.Displaced)
+		p.lastFull, p.reportedDisplaced = now, ss.Displaced
+	}
+	if p.cfg.Warnf != nil && now.Sub(p.lastDrop) >= reportEvery && c.Drops > p.reportedDrops {
+		n := c.Drops - p.reportedDrops
+		p.cfg.Warnf("the kernel dropped %d packets since the last report, %d in all, for want of room in the capture ring: the counts miss them (a bigger -B helps if it keeps happening)",
+			n, c.Drops)
+		p.lastDrop, p.reportedDrops = now, c.Drops
+	}
+	mem := p.cls.Memory()
+	if mem > p.peakMemory {
+		p.peakMemory = mem
+	}
+	if p.peakMemory-mem >= freeAfter && !p.freeing.Load() {
+		p.peakMemory = mem
+		p.freeing.Store(true)
+		go func() { // a full collection: not on the packets' goroutine
+			debug.FreeOSMemory()
+			p.freeing.Store(false)
+		}()
+	}
+}
 
 // Stopped tells whether Stop was called.
 func (p *Pipeline) Stopped() bool { return p.stop.Load() }
@@ -415,11 +460,14 @@ func (p *Pipeline) publish(src Source) {
 	if fn, ok := src.(filterNamer); ok {
 		c.KernelFilter = fn.FilterName()
 	}
-	p.stats.Update(now, c, stats.Sessions{
+	ss := stats.Sessions{
 		InProgress: uint64(p.cls.InProgress()),
 		Overflow:   p.cls.Overflow(),
+		Displaced:  p.cls.Displaced(),
 		Evicted:    p.cls.Evicted(),
-	})
+	}
+	p.stats.Update(now, c, ss)
+	p.report(now, c, ss)
 	if steps := p.cls.ClockSteps(); steps != p.steps {
 		p.steps = steps
 		p.stats.RebaseTop(time.Unix(0, p.cls.Clock()))

@@ -2,8 +2,10 @@ package pipeline
 
 import (
 	"errors"
+	"fmt"
 	"io"
 	"net/netip"
+	"strings"
 	"testing"
 	"time"
 
@@ -174,5 +176,54 @@ func TestLiveHandsOverPartialBatch(t *testing.T) {
 	}
 	if src.counted != 1 {
 		t.Errorf("%d successes counted when the pipeline waited for more frames, want 1", src.counted)
+	}
+}
+
+// dropping is a source that says the kernel dropped packets.
+type dropping struct{ frames }
+
+func (d *dropping) KernelStats() (recv, drops, ifdrops uint64) { return 1000, 42, 0 }
+
+// TestReports checks the log lines of a full table and of kernel drops:
+// one each, with the numbers, however many batches report them within 10 s.
+func TestReports(t *testing.T) {
+	srv := netip.MustParseAddrPort("198.51.100.1:443")
+	var pkts []fixture.Packet
+	for i := range 50 {
+		cli := netip.AddrPortFrom(netip.AddrFrom4([4]byte{192, 0, 2, byte(i)}), 40000)
+		b, err := fixture.Seg{Src: cli, Dst: srv, Flags: "S", Seq: 100}.Frame()
+		if err != nil {
+			t.Fatal(err)
+		}
+		pkts = append(pkts, fixture.Packet{Time: fixture.ExampleStart.Add(time.Duration(i) * 100 * time.Millisecond), Data: b})
+	}
+	set, err := filter.NewSet(nil, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var logged []string
+	clock := fixture.ExampleStart
+	p := New(Config{Filters: set, Timeout: time.Minute, MaxSessions: 10,
+		Clock: func() time.Time { clock = clock.Add(time.Millisecond); return clock },
+		Warnf: func(f string, a ...any) { logged = append(logged, fmt.Sprintf(f, a...)) }})
+	if err := p.Run(&dropping{frames{pkts: pkts, end: io.EOF}}); err != nil {
+		t.Fatal(err)
+	}
+	full, drops := 0, 0
+	for _, l := range logged {
+		switch {
+		case strings.Contains(l, "the session table is full (--max-sessions 10)") && strings.Contains(l, "40 in all"):
+			full++
+		case strings.Contains(l, "the kernel dropped 42 packets"):
+			drops++
+		default:
+			t.Errorf("unexpected log line %q", l)
+		}
+	}
+	if full != 1 || drops != 1 {
+		t.Errorf("%d table-full lines and %d drop lines, want one each: %q", full, drops, logged)
+	}
+	if got := p.Stats().Snapshot().Sessions.Displaced; got != 40 {
+		t.Errorf("sessions.displaced %d, want 40", got)
 	}
 }

@@ -58,12 +58,20 @@ type Filter struct {
 }
 
 // Add counts an event of the classifier in f.
+//
+// A session picked up again after it was displaced (Reopened) counts its
+// result and its retransmissions (it had one at least), but stays out of
+// the time distributions: its first SYN's time was forgotten.
 func (f *Filter) Add(ev *classify.Event) {
-	if ev.Kind == classify.LateRetry {
+	switch ev.Kind {
+	case classify.LateRetry:
 		f.Failure.DupSYN++
 		return
+	case classify.Displaced:
+		f.Displaced++
+		return
 	}
-	if ev.SawSynAck {
+	if ev.SawSynAck && !ev.Reopened {
 		f.SynAck.Observe(ev.SynAck - ev.Start)
 	}
 	if ev.Result == classify.Success {
@@ -74,7 +82,9 @@ func (f *Filter) Add(ev *classify.Event) {
 		if ev.DupSYNACK > 0 {
 			f.Success.DupSYNACK++
 		}
-		f.Handshake.Observe(ev.End - ev.Start)
+		if !ev.Reopened {
+			f.Handshake.Observe(ev.End - ev.Start)
+		}
 		return
 	}
 	f.Failure.Total++

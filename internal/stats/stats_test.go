@@ -224,3 +224,23 @@ func TestTopAnswer(t *testing.T) {
 		t.Errorf("STATS top of RX: %+v", a.Filters[0].Top)
 	}
 }
+
+// TestApplyDisplaced counts displaced sessions apart, never as failures,
+// and keeps those picked up again after their displacement out of the time
+// distributions while counting their result.
+func TestApplyDisplaced(t *testing.T) {
+	s := New(make([]FilterInfo, 1), time.Unix(0, 0), 10)
+	s.Apply([]classify.Event{
+		{Kind: classify.Displaced, Filters: 1, Start: 0, End: 5e6},
+		{Kind: classify.Displaced, Filters: 1, Reopened: true},
+		{Result: classify.Success, Filters: 1, Reopened: true, Start: 1e9, SynAck: 1e9 + 1e6, SawSynAck: true, End: 1e9 + 2e6, DupSYN: 1},
+		{Result: classify.Timeout, Filters: 1, Reopened: true, Start: 1e9, End: 61e9, DupSYN: 1},
+	})
+	f := s.Snapshot().Filters[0]
+	if f.Displaced != 2 || f.Success != (Success{Total: 1, DupSYN: 1}) || f.Failure != (Failure{Total: 1, Timeout: 1, DupSYN: 1}) {
+		t.Errorf("displaced %d, success %+v, failure %+v", f.Displaced, f.Success, f.Failure)
+	}
+	if f.Handshake.Count != 0 || f.SynAck.Count != 0 {
+		t.Errorf("a reopened session's times were observed: handshake %d, synack %d", f.Handshake.Count, f.SynAck.Count)
+	}
+}
