@@ -7,15 +7,10 @@
 package metrics
 
 import (
-	"fmt"
-	"net"
-	"net/http"
 	"runtime"
-	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/tcpeek/tcpeek/internal/stats"
 )
@@ -123,78 +118,4 @@ func NewRegistry(c *Collector, version string) *prometheus.Registry {
 	info.Set(1)
 	reg.MustRegister(info)
 	return reg
-}
-
-// Server serves /metrics and a landing page.
-type Server struct {
-	srv *http.Server
-	ln  net.Listener
-}
-
-// Listen opens the metrics listener on addr (host:port, or :port) now, so
-// that a privileged port can be bound before privileges are dropped.
-func Listen(addr string, reg *prometheus.Registry, logf func(string, ...any)) (*Server, error) {
-	ln, err := net.Listen("tcp", addr)
-	if err != nil {
-		return nil, fmt.Errorf("--web.listen-address %s: %w", addr, err)
-	}
-	mux := http.NewServeMux()
-	mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{
-		ErrorLog:            promLogger(logf),
-		MaxRequestsInFlight: 8,
-		Timeout:             10 * time.Second,
-	}))
-	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
-		if r.URL.Path != "/" {
-			http.NotFound(w, r)
-			return
-		}
-		w.Header().Set("Content-Type", "text/html; charset=utf-8")
-		fmt.Fprintf(w, `<!DOCTYPE html>
-<html><head><title>tcpeek</title></head>
-<body><h1>tcpeek</h1><p>TCP handshake monitor.</p>
-<p><a href="/metrics">Metrics</a></p></body></html>
-`)
-	})
-	s := &Server{
-		srv: &http.Server{
-			Handler:           mux,
-			ReadHeaderTimeout: 5 * time.Second,
-			ReadTimeout:       10 * time.Second,
-			WriteTimeout:      30 * time.Second,
-			IdleTimeout:       60 * time.Second,
-		},
-		ln: ln,
-	}
-	return s, nil
-}
-
-// Addr returns the address the server listens on.
-func (s *Server) Addr() string { return s.ln.Addr().String() }
-
-// Serve serves until Close.
-func (s *Server) Serve() error {
-	if err := s.srv.Serve(s.ln); err != http.ErrServerClosed {
-		return err
-	}
-	return nil
-}
-
-// Close stops the server and closes its listener, also when Serve was
-// never called.
-func (s *Server) Close() error {
-	err := s.srv.Close()
-	s.ln.Close() // already closed if Serve ran
-	return err
-}
-
-type logFunc func(string, ...any)
-
-func (f logFunc) Println(v ...any) { f("metrics: %s", fmt.Sprint(v...)) }
-
-func promLogger(logf func(string, ...any)) promhttp.Logger {
-	if logf == nil {
-		return nil
-	}
-	return logFunc(logf)
 }
