@@ -35,6 +35,7 @@ type options struct {
 	localNets   []netip.Prefix
 	json        bool
 	webAddr     string
+	webConfig   string
 	maxSessions int
 	syslog      bool
 	help        bool
@@ -80,6 +81,8 @@ Options:
   -o, --output=text|json text: the original layout on stderr; json: JSON
                          Lines on stdout, the summary as the last line
       --web.listen-address=ADDR  serve Prometheus metrics at ADDR/metrics
+      --web.config.file=FILE  TLS and basic authentication for the metrics
+                         listener, in exporter-toolkit's format
       --max-sessions=N   bound on sessions in progress (default 1048576)
   -h, --help             show this help and exit
   -v, --version          show the version and exit
@@ -120,6 +123,7 @@ func parseOptions(args []string) (*options, error) {
 	fs.BoolVar(&o.promisc, "promisc", false, "")
 	fs.BoolVar(&o.icmp, "icmp", false, "")
 	fs.StringVar(&o.webAddr, "web.listen-address", "", "")
+	fs.StringVar(&o.webConfig, "web.config.file", "", "")
 	fs.BoolVar(&o.syslog, "syslog", false, "")
 	fs.BoolVarP(&o.help, "help", "h", false, "")
 	fs.BoolVarP(&o.version, "version", "v", false, "")
@@ -139,6 +143,9 @@ func parseOptions(args []string) (*options, error) {
 	}
 	if fs.Changed("interface") && o.iface == "" {
 		return nil, usagef("-i needs an interface name")
+	}
+	if o.webConfig != "" && o.webAddr == "" {
+		return nil, usagef("--web.config.file needs --web.listen-address: it configures the metrics listener")
 	}
 	switch *checksum {
 	case "0", "1", "2":
