@@ -13,7 +13,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"syscall"
 	"testing"
@@ -21,6 +20,7 @@ import (
 
 	"github.com/tcpeek/tcpeek/internal/connlimit"
 	"github.com/tcpeek/tcpeek/internal/protocol"
+	"github.com/tcpeek/tcpeek/internal/server/servertest"
 )
 
 // attackEnv makes the test binary an attacker of the stats socket instead
@@ -39,129 +39,22 @@ func TestMain(m *testing.M) {
 	os.Exit(m.Run())
 }
 
-// Attacks on the stats socket (SPEC §7), each from one process as fast as
-// it can.
-var attacks = map[string]func(path string, stop <-chan struct{}, wg *sync.WaitGroup){
-	// idle: 1000 connections that send nothing, held; a new burst of 1000
-	// every second replaces them.
-	"idle": func(path string, stop <-chan struct{}, wg *sync.WaitGroup) {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			var held []net.Conn
-			defer func() { closeAll(held) }()
-			for {
-				closeAll(held)
-				held = held[:0]
-				for range 1000 {
-					if c, err := net.Dial("unix", path); err == nil {
-						held = append(held, c)
-					}
-				}
-				select {
-				case <-stop:
-					return
-				case <-time.After(time.Second):
-				}
-			}
-		}()
-	},
-	// reconnect: clients that send nothing and connect again as soon as
-	// they are dropped, 64 more than the server holds: every newcomer
-	// drops one. (With more, the newcomers wait in the kernel's queue of
-	// connections, ahead of the well-behaved client: see the README.)
-	"reconnect": func(path string, stop <-chan struct{}, wg *sync.WaitGroup) {
-		for range MaxClients + 64 {
-			loop(stop, wg, func() {
-				c, err := net.Dial("unix", path)
-				if err != nil {
-					return
-				}
-				defer c.Close()
-				c.SetReadDeadline(time.Now().Add(5 * time.Second))
-				c.Read(make([]byte, 1))
-			})
-		}
-	},
-	// flood: 4 clients that send megabytes without a newline, and connect
-	// again when cut off.
-	"flood": func(path string, stop <-chan struct{}, wg *sync.WaitGroup) {
-		junk := []byte(strings.Repeat("A", 1<<20))
-		for range 4 {
-			loop(stop, wg, func() {
-				c, err := net.Dial("unix", path)
-				if err != nil {
-					return
-				}
-				defer c.Close()
-				c.SetWriteDeadline(time.Now().Add(5 * time.Second))
-				for range 8 {
-					if _, err := c.Write(junk); err != nil {
-						return
-					}
-				}
-			})
-		}
-	},
-	// noread: 64 clients that ask STATS and never read: each holds its
-	// connection for 50 ms and asks again on a new one.
-	"noread": func(path string, stop <-chan struct{}, wg *sync.WaitGroup) {
-		for range 64 {
-			loop(stop, wg, func() {
-				c, err := net.Dial("unix", path)
-				if err != nil {
-					return
-				}
-				defer c.Close()
-				io.WriteString(c, "STATS\n")
-				time.Sleep(50 * time.Millisecond)
-			})
-		}
-	},
-}
-
-// loop runs f again and again in a goroutine until stop is closed.
-func loop(stop <-chan struct{}, wg *sync.WaitGroup, f func()) {
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		for {
-			select {
-			case <-stop:
-				return
-			default:
-			}
-			f()
-		}
-	}()
-}
-
-func closeAll(cs []net.Conn) {
-	for _, c := range cs {
-		c.Close()
-	}
-}
-
-// attackMain runs the attacks of spec until its standard input ends,
-// having printed "attacking" once they began.
+// attackMain runs the attacks of spec, "PATH MODE[,MODE...]", until its
+// standard input ends, having printed "attacking" once they began.
 func attackMain(spec string) error {
 	path, modes, ok := strings.Cut(spec, " ")
 	if !ok {
 		return fmt.Errorf("want PATH MODES, got %q", spec)
 	}
 	stop := make(chan struct{})
-	var wg sync.WaitGroup
-	for _, m := range strings.Split(modes, ",") {
-		a, ok := attacks[m]
-		if !ok {
-			return fmt.Errorf("no attack %q", m)
-		}
-		a(path, stop, &wg)
+	wait, err := servertest.Attack(path, strings.Split(modes, ","), MaxClients, stop)
+	if err != nil {
+		return err
 	}
 	fmt.Println("attacking")
 	io.Copy(io.Discard, os.Stdin)
 	close(stop)
-	wg.Wait()
+	wait()
 	return nil
 }
 
@@ -297,7 +190,7 @@ func TestStarvation(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, modes := range []string{"idle", "reconnect", "flood", "noread", "idle,reconnect,flood,noread"} {
+	for _, modes := range append(servertest.Modes, strings.Join(servertest.Modes, ",")) {
 		t.Run(modes, func(t *testing.T) {
 			cfg := testConfig(t, newFakeStats(3))
 			cfg.Logf = nil // the attack's rate-limited lines are expected
@@ -372,7 +265,7 @@ func TestStarvationOtherUID(t *testing.T) {
 	cfg.UID, cfg.GID = uid, gid // the socket is nobody's, as with -u nobody
 	cfg.Logf = nil
 	s := start(t, cfg, nil)
-	startAttacker(t, exe, s.Path(), "idle,reconnect,flood,noread", &syscall.Credential{Uid: uint32(uid), Gid: uint32(gid)})
+	startAttacker(t, exe, s.Path(), strings.Join(servertest.Modes, ","), &syscall.Credential{Uid: uint32(uid), Gid: uint32(gid)})
 	var attacked atomic.Bool
 	held := peak(func() int {
 		n := s.clients.Count(uint32(uid))
