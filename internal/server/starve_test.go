@@ -39,15 +39,20 @@ func TestMain(m *testing.M) {
 	os.Exit(m.Run())
 }
 
-// attackMain runs the attacks of spec, "PATH MODE[,MODE...]", until its
-// standard input ends, having printed "attacking" once they began.
+// attackMain runs the attacks of spec, "PATH MODE[,MODE...] HELD" (HELD:
+// how many of the attacker's clients the server holds), until its standard
+// input ends, having printed "attacking" once they began.
 func attackMain(spec string) error {
-	path, modes, ok := strings.Cut(spec, " ")
-	if !ok {
-		return fmt.Errorf("want PATH MODES, got %q", spec)
+	f := strings.Fields(spec)
+	if len(f) != 3 {
+		return fmt.Errorf("want PATH MODES HELD, got %q", spec)
+	}
+	held, err := strconv.Atoi(f[2])
+	if err != nil {
+		return err
 	}
 	stop := make(chan struct{})
-	wait, err := servertest.Attack(path, strings.Split(modes, ","), MaxClients, stop)
+	wait, err := servertest.Attack(f[0], strings.Split(f[1], ","), held, stop)
 	if err != nil {
 		return err
 	}
@@ -59,12 +64,16 @@ func attackMain(spec string) error {
 }
 
 // startAttacker runs the test binary as an attacker of the socket at path,
-// as cred's user if not nil, until the test ends.
+// as cred's user (not root) if not nil, until the test ends.
 func startAttacker(t *testing.T, exe, path, modes string, cred *syscall.Credential) {
 	t.Helper()
 	cmd := exec.Command(exe, "-test.run=^$")
 	// Under -race, a process otherwise sleeps 1 s at exit.
-	cmd.Env = append(os.Environ(), attackEnv+"="+path+" "+modes, "GORACE=atexit_sleep_ms=0")
+	held := MaxClients
+	if cred != nil {
+		held = MaxClientsPerUID
+	}
+	cmd.Env = append(os.Environ(), fmt.Sprintf("%s=%s %s %d", attackEnv, path, modes, held), "GORACE=atexit_sleep_ms=0")
 	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: cred, Pdeathsig: syscall.SIGKILL}
 	stdin, err := cmd.StdinPipe()
 	if err != nil {
