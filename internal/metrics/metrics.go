@@ -1,4 +1,6 @@
-// Package metrics exposes tcpeek's counters to Prometheus (SPEC §9).
+// Package metrics exposes tcpeek's counters to Prometheus (SPEC §9): a
+// Collector, and the Server of /metrics, hardened as an exporter's
+// (bounded connections, timeouts, TLS and basic authentication).
 //
 // The Collector reads the same snapshot as the stats socket at every scrape,
 // so /metrics and STATS always agree. Labels are filter names and fixed
