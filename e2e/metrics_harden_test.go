@@ -240,6 +240,18 @@ func TestMetricsTLSBasicAuth(t *testing.T) {
 		t.Errorf("plain HTTP was served the metrics (%d)", code)
 	}
 
+	// With -u, the file is read again as the user: one only root can read
+	// stops tcpeek at start.
+	if os.Geteuid() == 0 {
+		nobody(t)
+		conf := filepath.Join(dir, "web.yml") // 0600, root's
+		cmd := exec.Command(requireTools(t).tcpeek, "-r", "../testdata/example.pcap", "-q", "-u", "nobody", "--web.listen-address="+promFreeAddr(t), "--web.config.file", conf)
+		out, err := cmd.CombinedOutput()
+		if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != 1 || !strings.Contains(string(out), "--web.config.file "+conf) || !strings.Contains(string(out), "after dropping privileges") {
+			t.Errorf("tcpeek -u nobody --web.config.file %s (readable by root only): %v, %q; want exit 1 and a message saying nobody cannot read it", conf, err, out)
+		}
+	}
+
 	// A web configuration that names a missing key: exit 1 at start,
 	// naming the file and the problem.
 	bad := filepath.Join(dir, "bad.yml")
