@@ -6,11 +6,9 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/netip"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
-	"strings"
 	"sync"
 	"syscall"
 	"testing"
@@ -40,23 +38,6 @@ type floodStats struct {
 		InProgress uint64 `json:"in_progress"`
 		Displaced  uint64 `json:"displaced"`
 	} `json:"sessions"`
-}
-
-// rssKiB returns the resident set size of process pid in KiB.
-func rssKiB(t *testing.T, pid int) uint64 {
-	t.Helper()
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, line := range strings.Split(string(b), "\n") {
-		if v, ok := strings.CutPrefix(line, "VmRSS:"); ok {
-			n, _ := strconv.ParseUint(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 10, 64)
-			return n
-		}
-	}
-	t.Fatalf("no VmRSS in /proc/%d/status", pid)
-	return 0
 }
 
 // TestLiveSYNFlood floods a live daemon with spoofed SYNs, to an open port
@@ -96,7 +77,7 @@ func TestLiveSYNFlood(t *testing.T) {
 		}
 		return st
 	}
-	rssStart := rssKiB(t, d.pid())
+	rssStart := rssKiB(d.pid())
 
 	// The flood, to the open port and to a closed one.
 	var floods []*process
@@ -139,7 +120,7 @@ func TestLiveSYNFlood(t *testing.T) {
 		outcomes[fmt.Sprintf("%d %s", remote.Port(), out)]++
 		mu.Unlock()
 	}
-	peak := rssKiB(t, d.pid())
+	peak := rssKiB(d.pid())
 	for i := range timedOut {
 		wg.Add(1)
 		go dial(uint16(40000+i), netip.AddrPortFrom(addrA4, 82), 10*time.Second)
@@ -151,10 +132,10 @@ func TestLiveSYNFlood(t *testing.T) {
 			wg.Add(1)
 			dial(uint16(42000+i), netip.AddrPortFrom(addrA4, 81), 5*time.Second)
 		}
-		peak = max(peak, rssKiB(t, d.pid()))
+		peak = max(peak, rssKiB(d.pid()))
 	}
 	wg.Wait()
-	peak = max(peak, rssKiB(t, d.pid()))
+	peak = max(peak, rssKiB(d.pid()))
 	stopFloods()
 	want := map[string]int{"80 connected": real, "81 refused": refused, "82 timeout": timedOut}
 	for k, v := range want {
@@ -183,9 +164,9 @@ func TestLiveSYNFlood(t *testing.T) {
 	}
 
 	// The memory comes back near where it was within a minute and a half.
-	var now uint64
+	var now int
 	back := waitFor(90*time.Second, func() bool {
-		now = rssKiB(t, d.pid())
+		now = rssKiB(d.pid())
 		return now <= rssStart+max((peak-rssStart)/4, 16<<10)
 	})
 	t.Logf("RSS after the flood: %d KiB", now)

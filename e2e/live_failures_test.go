@@ -20,14 +20,28 @@ import (
 
 // TestLiveDropPrivilegesExistingDir runs tcpeek -u nobody with a socket in
 // a directory that exists and belongs to root, as /var/run/tcpeek does
-// after a run without -u: SPEC §7 says the socket is removed at exit.
+// after a run without -u. tcpeek never gives away a directory it did not
+// create (SPEC §11): the directory stays root's; tcpeek says at start that
+// nobody will not be able to remove the socket, and at exit that it could
+// not; the next tcpeek replaces the stale socket.
 func TestLiveDropPrivilegesExistingDir(t *testing.T) {
 	t.Parallel()
 	requireLab(t)
 	l := newLab(t)
-	sock := filepath.Join(shortTempDir(t), "tcpeek.sock") // the directory: root's, 0755
+	dir := shortTempDir(t) // root's, 0755
+	sock := filepath.Join(dir, "tcpeek.sock")
 	d := l.startDaemon(sock, "-q", "-u", "nobody")
-	d.stop(syscall.SIGTERM)
+	if _, st := statOf(t, dir); st.Uid != 0 || st.Gid != 0 {
+		t.Errorf("%s: owner %d:%d, want it left to 0:0", dir, st.Uid, st.Gid)
+	}
+	stderr := d.stop(syscall.SIGTERM)
+	for _, want := range []string{"cannot remove it from " + dir + " at exit", sock + ": cannot remove it: "} {
+		if !strings.Contains(stderr, want) {
+			t.Errorf("stderr does not say %q:\n%s", want, stderr)
+		}
+	}
+	d2 := l.startDaemon(sock, "-q")
+	d2.stop(syscall.SIGTERM)
 	sockGone(t, sock)
 }
 

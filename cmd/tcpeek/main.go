@@ -8,9 +8,11 @@ package main
 
 import (
 	"bufio"
+	"context"
 	"errors"
 	"fmt"
 	"io"
+	"net/http"
 	"os"
 	"os/signal"
 	"strings"
@@ -30,6 +32,7 @@ import (
 	"github.com/tcpeek/tcpeek/internal/server"
 	"github.com/tcpeek/tcpeek/internal/stats"
 	versionpkg "github.com/tcpeek/tcpeek/internal/version"
+	"github.com/tcpeek/tcpeek/internal/web"
 )
 
 // version is tcpeek's version, also reported in STATS.
@@ -212,38 +215,52 @@ func (m *monitor) flushErr() error {
 	return m.errLines.Flush()
 }
 
-// setUp opens the stats socket (if socket) and the Prometheus endpoint (if
-// --web.listen-address is given) with the privileges tcpeek started with,
-// then drops them to cred's user (if not nil), and only then starts
-// answering on both: an answer means tcpeek is set up. It returns the socket
-// (nil if none) and a function that closes both.
+// setUp opens the Prometheus endpoint (if --web.listen-address is given)
+// and the stats socket (if socket) with the privileges tcpeek started
+// with, then drops them: to cred's user if not nil, else (started as
+// another user than root, with capabilities) every capability. Only then
+// does it start answering on both: an answer means tcpeek is set up. It
+// returns the socket (nil if none) and a function that closes both. A
+// start refused here leaves the file system as it was.
 func (m *monitor) setUp(cred *credentials, socket bool) (*server.Server, func(), error) {
-	var srv *server.Server
-	if socket {
-		var err error
-		if srv, err = m.openSocket(cred); err != nil {
-			return nil, nil, err
-		}
-	}
+	// The listener first: it leaves nothing on disk if the socket fails.
 	serveMetrics, stopMetrics, err := m.openMetrics()
 	if err != nil {
-		if srv != nil {
-			srv.Close()
-		}
 		return nil, nil, err
+	}
+	var srv *server.Server
+	if socket {
+		if srv, err = m.openSocket(cred); err != nil {
+			stopMetrics()
+			return nil, nil, err
+		}
 	}
 	stop := func() {
 		stopMetrics()
 		if srv != nil {
-			srv.Close()
+			if err := srv.Close(); err != nil {
+				m.log.Warnf("%v", err)
+			}
 		}
 	}
-	if cred != nil {
+	switch {
+	case cred != nil:
 		if err := dropPrivileges(cred); err != nil {
 			stop()
 			return nil, nil, fmt.Errorf("-u %s: %w", m.o.user, err)
 		}
-		m.log.Infof("running as %s (uid %d, gid %d)", m.o.user, cred.uid, cred.gid)
+		m.log.Infof("running as %s (uid %d, gid %d), without capabilities", m.o.user, cred.uid, cred.gid)
+		// The web configuration, its certificate and key are read again
+		// for every connection: now as the user.
+		if err := metrics.CheckWebConfig(m.o.webConfig); err != nil {
+			stop()
+			return nil, nil, fmt.Errorf("%w (as %s, after dropping privileges: give that user read access)", err, m.o.user)
+		}
+	case os.Geteuid() != 0:
+		if err := dropCapabilities(); err != nil {
+			stop()
+			return nil, nil, fmt.Errorf("dropping the capabilities once set up: %w", err)
+		}
 	}
 	serveMetrics()
 	if srv != nil {
@@ -253,26 +270,43 @@ func (m *monitor) setUp(cred *credentials, socket bool) (*server.Server, func(),
 }
 
 // openMetrics opens the Prometheus endpoint's listener when
-// --web.listen-address is given. serve starts answering on it, stop closes
-// it (see setUp).
+// --web.listen-address is given, after checking --web.config.file. serve
+// starts answering on it, stop closes it (see setUp).
 func (m *monitor) openMetrics() (serve, stop func(), err error) {
 	if m.o.webAddr == "" {
 		return func() {}, func() {}, nil
 	}
-	reg := metrics.NewRegistry(metrics.NewCollector(m.stats.Snapshot), version)
-	srv, err := metrics.Listen(m.o.webAddr, reg, m.log.Warnf)
+	// The live page at / and its API, beside /metrics.
+	page := web.New(web.Config{
+		Stats: func() *protocol.StatsAnswer { return m.stats.Answer(version) },
+		Top:   m.stats.TopAnswer,
+		Histograms: func() []web.Histogram {
+			snap := m.stats.Snapshot()
+			return web.HandshakeHistograms(&snap)
+		},
+	})
+	srv, err := metrics.Listen(metrics.Config{
+		Addr:          m.o.webAddr,
+		WebConfigFile: m.o.webConfig,
+		Registry:      metrics.NewRegistry(metrics.NewCollector(m.stats.Snapshot), version),
+		Handlers:      map[string]http.Handler{"/": page},
+		Logf:          m.log.Warnf,
+		Infof:         m.log.Infof,
+	})
 	if err != nil {
 		return nil, nil, err
 	}
+	ctx, cancel := context.WithCancel(context.Background())
 	serve = func() {
+		go page.Run(ctx) // the page's charts: a sample a second
 		go func() {
 			if err := srv.Serve(); err != nil {
-				m.log.Errorf("metrics server: %v", err)
+				m.log.Errorf("%v", err)
 			}
 		}()
-		m.log.Infof("serving metrics at http://%s/metrics", srv.Addr())
+		m.log.Infof("serving the live page at %s/ and metrics at %s/metrics", srv.Addr(), srv.Addr())
 	}
-	return serve, func() { srv.Close() }, nil
+	return serve, func() { cancel(); srv.Close() }, nil
 }
 
 // openSocket opens the stats socket at -U, owned by cred's user if given.

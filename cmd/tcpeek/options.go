@@ -40,6 +40,7 @@ type options struct {
 	localNets        []netip.Prefix
 	json             bool
 	webAddr          string
+	webConfig        string
 	maxSessions      int
 	syslog           bool
 	failuresOnly     bool
@@ -89,6 +90,8 @@ Options:
   -o, --output=text|json text: the original layout on stderr; json: JSON
                          Lines on stdout, the summary as the last line
       --web.listen-address=ADDR  serve Prometheus metrics at ADDR/metrics
+      --web.config.file=FILE  TLS and basic authentication for the metrics
+                         listener, in exporter-toolkit's format
       --max-sessions=N   bound on sessions in progress (default 1048576)
       --kernel-filter=auto|ebpf|classic  the live kernel filter: ebpf lets
                          through every segment of a handshake in progress and
@@ -135,6 +138,7 @@ func parseOptions(args []string) (*options, error) {
 	fs.BoolVar(&o.promisc, "promisc", false, "")
 	fs.BoolVar(&o.icmp, "icmp", false, "")
 	fs.StringVar(&o.webAddr, "web.listen-address", "", "")
+	fs.StringVar(&o.webConfig, "web.config.file", "", "")
 	fs.BoolVar(&o.syslog, "syslog", false, "")
 	fs.BoolVar(&o.failuresOnly, "failures-only", false, "")
 	fs.BoolVarP(&o.help, "help", "h", false, "")
@@ -174,6 +178,9 @@ func parseOptions(args []string) (*options, error) {
 		return nil, usagef("--kernel-filter: %v", err)
 	}
 	o.kernelFilterName = *kernelFilter
+	if o.webConfig != "" && o.webAddr == "" {
+		return nil, usagef("--web.config.file needs --web.listen-address: it configures the metrics listener")
+	}
 	switch *checksum {
 	case "0", "1", "2":
 		o.checksum = decode.Checksum((*checksum)[0] - '0')

@@ -1,4 +1,6 @@
-// Package metrics exposes tcpeek's counters to Prometheus (SPEC §9).
+// Package metrics exposes tcpeek's counters to Prometheus (SPEC §9): a
+// Collector, and the Server of /metrics, hardened as an exporter's
+// (bounded connections, timeouts, TLS and basic authentication).
 //
 // The Collector reads the same snapshot as the stats socket at every scrape,
 // so /metrics and STATS always agree. Labels are filter names and fixed
@@ -7,15 +9,10 @@
 package metrics
 
 import (
-	"fmt"
-	"net"
-	"net/http"
 	"runtime"
-	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/tcpeek/tcpeek/internal/stats"
 )
@@ -38,7 +35,16 @@ var (
 	inProgressDesc = prometheus.NewDesc(namespace+"_sessions_in_progress",
 		"Handshakes in progress.", nil, nil)
 	overflowDesc = prometheus.NewDesc(namespace+"_session_table_overflows_total",
-		"SYNs not tracked because --max-sessions handshakes were in progress.", nil, nil)
+		"SYNs that could not be tracked at all (0 unless a bound other than --max-sessions is hit).", nil, nil)
+	displacedDesc = prometheus.NewDesc(namespace+"_sessions_displaced_total",
+		"Handshakes in progress displaced by a newer SYN because --max-sessions were in progress (a SYN flood); they end with no result.", nil, nil)
+	filterDisplacedDesc = prometheus.NewDesc(namespace+"_handshakes_displaced_total",
+		"Handshakes in progress displaced from the full session table, by filter; they end with no result.",
+		[]string{"filter"}, nil)
+	evictedDesc = prometheus.NewDesc(namespace+"_sessions_evicted_total",
+		"Ended handshakes forgotten early because the memory of ended ones was full: a retry of one counts as a new attempt.", nil, nil)
+	kernelFilterDesc = prometheus.NewDesc(namespace+"_kernel_filter_info",
+		"The kernel filter of the live capture (filter=ebpf|classic; none when reading a file); 1.", []string{"filter"}, nil)
 	packetsDesc = prometheus.NewDesc(namespace+"_capture_packets_total",
 		"Packets received by the capture (live: those that passed the kernel filter).", nil, nil)
 	dropsDesc = prometheus.NewDesc(namespace+"_capture_drops_total",
@@ -63,7 +69,8 @@ func NewCollector(snapshot func() stats.Snapshot) *Collector {
 // Describe sends the descriptors of every metric.
 func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{handshakesDesc, retransDesc, durationDesc, synackDesc,
-		inProgressDesc, overflowDesc, packetsDesc, dropsDesc, badSumDesc, duplicatesDesc} {
+		filterDisplacedDesc, inProgressDesc, overflowDesc, displacedDesc, evictedDesc, packetsDesc,
+		dropsDesc, badSumDesc, duplicatesDesc, kernelFilterDesc} {
 		ch <- d
 	}
 }
@@ -84,11 +91,19 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 		counter(handshakesDesc, f.Failure.Abort, name, "abort")
 		counter(retransDesc, f.Success.DupSYN+f.Failure.DupSYN, name, "syn")
 		counter(retransDesc, f.Success.DupSYNACK+f.Failure.DupSYNACK, name, "synack")
+		counter(filterDisplacedDesc, f.Displaced, name)
 		ch <- histogram(durationDesc, &f.Handshake, name)
 		ch <- histogram(synackDesc, &f.SynAck, name)
 	}
 	ch <- prometheus.MustNewConstMetric(inProgressDesc, prometheus.GaugeValue, float64(snap.Sessions.InProgress))
 	counter(overflowDesc, snap.Sessions.Overflow)
+	counter(displacedDesc, snap.Sessions.Displaced)
+	counter(evictedDesc, snap.Sessions.Evicted)
+	kf := snap.Capture.KernelFilter
+	if kf == "" {
+		kf = "none" // -r
+	}
+	ch <- prometheus.MustNewConstMetric(kernelFilterDesc, prometheus.GaugeValue, 1, kf)
 	counter(packetsDesc, snap.Capture.Packets)
 	counter(dropsDesc, snap.Capture.Drops, "kernel")
 	counter(dropsDesc, snap.Capture.IfDrops, "interface")
@@ -123,78 +138,4 @@ func NewRegistry(c *Collector, version string) *prometheus.Registry {
 	info.Set(1)
 	reg.MustRegister(info)
 	return reg
-}
-
-// Server serves /metrics and a landing page.
-type Server struct {
-	srv *http.Server
-	ln  net.Listener
-}
-
-// Listen opens the metrics listener on addr (host:port, or :port) now, so
-// that a privileged port can be bound before privileges are dropped.
-func Listen(addr string, reg *prometheus.Registry, logf func(string, ...any)) (*Server, error) {
-	ln, err := net.Listen("tcp", addr)
-	if err != nil {
-		return nil, fmt.Errorf("--web.listen-address %s: %w", addr, err)
-	}
-	mux := http.NewServeMux()
-	mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{
-		ErrorLog:            promLogger(logf),
-		MaxRequestsInFlight: 8,
-		Timeout:             10 * time.Second,
-	}))
-	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
-		if r.URL.Path != "/" {
-			http.NotFound(w, r)
-			return
-		}
-		w.Header().Set("Content-Type", "text/html; charset=utf-8")
-		fmt.Fprintf(w, `<!DOCTYPE html>
-<html><head><title>tcpeek</title></head>
-<body><h1>tcpeek</h1><p>TCP handshake monitor.</p>
-<p><a href="/metrics">Metrics</a></p></body></html>
-`)
-	})
-	s := &Server{
-		srv: &http.Server{
-			Handler:           mux,
-			ReadHeaderTimeout: 5 * time.Second,
-			ReadTimeout:       10 * time.Second,
-			WriteTimeout:      30 * time.Second,
-			IdleTimeout:       60 * time.Second,
-		},
-		ln: ln,
-	}
-	return s, nil
-}
-
-// Addr returns the address the server listens on.
-func (s *Server) Addr() string { return s.ln.Addr().String() }
-
-// Serve serves until Close.
-func (s *Server) Serve() error {
-	if err := s.srv.Serve(s.ln); err != http.ErrServerClosed {
-		return err
-	}
-	return nil
-}
-
-// Close stops the server and closes its listener, also when Serve was
-// never called.
-func (s *Server) Close() error {
-	err := s.srv.Close()
-	s.ln.Close() // already closed if Serve ran
-	return err
-}
-
-type logFunc func(string, ...any)
-
-func (f logFunc) Println(v ...any) { f("metrics: %s", fmt.Sprint(v...)) }
-
-func promLogger(logf func(string, ...any)) promhttp.Logger {
-	if logf == nil {
-		return nil
-	}
-	return logFunc(logf)
 }

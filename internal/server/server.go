@@ -13,35 +13,46 @@
 // cover consecutive intervals, so no change is reported twice or lost.
 //
 // The server only reads snapshots of the counters: it never touches the
-// capture pipeline. Each client has its own goroutine, at most MaxClients
-// at once, and every read and write has a deadline, so a slow, silent or
-// flooding client holds nothing for long and stalls nobody else.
+// capture pipeline. No local client can starve the others (see
+// package connlimit): at most MaxClients are held at once, each in its own
+// goroutine; when that many are held, a newcomer takes the place of the
+// client that has waited longest without sending its request, taken from
+// the uid (SO_PEERCRED) that holds the most; a uid other than root holds at
+// most MaxClientsPerUID, and RootReserve of the places are root's alone.
+// A client leaves its place as soon as its answer is written: the answer
+// is made whole before the write, and fits in the socket's buffer unless
+// it is very large (TOP 1000 of many filters); every read and write has a
+// deadline.
 package server
 
 import (
 	"bytes"
 	"errors"
-	"fmt"
 	"io"
-	"io/fs"
 	"net"
-	"os"
-	"path/filepath"
 	"sync"
-	"syscall"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/sys/unix"
 
+	"github.com/tcpeek/tcpeek/internal/connlimit"
 	"github.com/tcpeek/tcpeek/internal/protocol"
 	"github.com/tcpeek/tcpeek/internal/stats"
 )
 
 const (
-	// MaxClients is the number of clients served at once. A client that
-	// connects while that many are being served is disconnected at once,
-	// without an answer.
-	MaxClients = 64
+	// MaxClients is the number of clients held at once. The more there
+	// are, the longer a client that is slow to send its request after
+	// connecting survives a flood of newcomers of its own uid: it is
+	// dropped only once MaxClients connections came after it.
+	MaxClients = 256
+	// MaxClientsPerUID is the number of clients one uid other than root
+	// may have held at once.
+	MaxClientsPerUID = MaxClients / 4
+	// RootReserve is the number of places, out of MaxClients, that only
+	// root's clients may take.
+	RootReserve = MaxClients / 4
 	// RequestTimeout is how long a client has, from its connection, to send
 	// its request line; a client that has not sent one by then is dropped.
 	RequestTimeout = time.Second
@@ -49,25 +60,20 @@ const (
 	// not read it.
 	WriteTimeout = 5 * time.Second
 
-	// SocketMode is the permission of the socket file: the owner and the
-	// group may connect, nobody else.
-	SocketMode fs.FileMode = 0o660
-	// DirMode is the permission of a directory that Listen creates.
-	DirMode fs.FileMode = 0o755
-
-	// maxPathLen is the longest socket path the kernel takes (sun_path
-	// holds 108 bytes, the terminating NUL included).
-	maxPathLen = 107
-	// probeTimeout bounds the connection attempt that tells a running
-	// tcpeek from a stale socket file.
-	probeTimeout = time.Second
 	// closeTimeout bounds how long Close waits for client goroutines.
 	closeTimeout = 2 * time.Second
 	// maxDrain is how much unread input is discarded after an answer, so
 	// that the client sees a clean EOF rather than a reset.
 	maxDrain = 64 << 10
-	// limitLogInterval spaces the log lines about refused clients.
+	// maxDraining bounds the answered clients whose unread input is being
+	// discarded (only clients that sent more than a request have any);
+	// beyond it, they are closed at once.
+	maxDraining = 16
+	// limitLogInterval spaces the log lines about dropped and refused
+	// clients.
 	limitLogInterval = 10 * time.Second
+	// unknownUID is the key of a client whose credentials cannot be read.
+	unknownUID = ^uint32(0)
 )
 
 // Config says where to listen and what to serve.
@@ -93,20 +99,30 @@ type Config struct {
 	Logf func(format string, args ...any)
 }
 
+// table holds the clients being served, by uid.
+type table = connlimit.Table[uint32, *net.UnixConn]
+
+// newTable returns a table of clients with limits, where root is
+// privileged.
+func newTable(lim connlimit.Limits) *table {
+	return connlimit.New[uint32, *net.UnixConn](lim, func(uid uint32) bool { return uid == 0 })
+}
+
 // Server is a listening stats socket. Its methods are safe for concurrent
 // use.
 type Server struct {
-	cfg      Config
-	ln       *net.UnixListener
-	dev, ino uint64 // identity of the socket file Listen made
+	cfg  Config
+	ln   *net.UnixListener
+	file *socketFile
 
 	// Tunables, set by Listen to the package's constants; tests change them
 	// before Serve.
-	maxClients     int
+	clients        *table
 	requestTimeout time.Duration
 	writeTimeout   time.Duration
 
-	slots     chan struct{} // one element per client being served
+	accepted  atomic.Uint64 // connections accepted, for the log and tests
+	draining  atomic.Int32  // answered clients whose input is being discarded
 	quit      chan struct{} // closed by Close
 	serveDone chan struct{} // closed when Serve returns
 	wg        sync.WaitGroup
@@ -122,257 +138,41 @@ type Server struct {
 	conns   map[*net.UnixConn]struct{}
 }
 
-// umaskMu serializes the umask changes of concurrent Listen calls.
-var umaskMu sync.Mutex
-
 // Listen creates the stats socket at cfg.Path.
 //
 // The parent directory is created if missing, with mode 0755, and given to
 // cfg.UID and cfg.GID so that the daemon can still remove its socket after
-// dropping privileges; an existing directory is left as it is. If the path
-// exists, Listen fails if a process answers there ("tcpeek is already
-// running"), removes it if it is a stale socket that nobody answers on, and
-// fails, leaving it in place, if it is not a socket. The socket is created
-// with mode 0660 from the start (Listen sets the process umask around
-// bind(2), so it must not run concurrently with code that creates files),
-// then given to cfg.UID and cfg.GID without following symbolic links.
+// dropping privileges; an existing directory keeps its owner (if cfg.UID
+// cannot remove the socket from it, Listen logs that the socket will be
+// left at exit, for the next tcpeek to replace). If the path exists,
+// Listen fails if a process answers there ("tcpeek is already running"),
+// removes it if it is a stale socket that nobody answers on, and fails,
+// leaving it in place, if it is not a socket. The socket is created with
+// mode 0660 from the start (Listen sets the process umask around bind(2),
+// so it must not run concurrently with code that creates files), then given
+// to cfg.UID and cfg.GID without following symbolic links.
 //
-// Every error names the path and says what to do.
+// A failed Listen leaves the file system as it was. Every error names the
+// path and says what to do.
 func Listen(cfg Config) (*Server, error) {
-	path := cfg.Path
 	if cfg.Snapshot == nil {
 		return nil, errors.New("stats socket: no Snapshot function given")
 	}
-	if path == "" {
-		return nil, errors.New("stats socket: empty path: give a path with -U")
-	}
-	if len(path) > maxPathLen {
-		return nil, fmt.Errorf("stats socket %s: path too long (%d bytes, at most %d): choose a shorter one with -U", path, len(path), maxPathLen)
-	}
-	dir := filepath.Dir(path)
-	created, err := makeDir(dir)
+	ln, file, err := createSocket(cfg)
 	if err != nil {
-		return nil, fmt.Errorf("stats socket %s: cannot create its directory: %w", path, err)
-	}
-	if created || dedicatedDir(dir, filepath.Base(path)) {
-		// A directory made for the socket (now, or by an earlier run as
-		// root) goes to the user the daemon drops to, who must be able to
-		// remove the socket at exit.
-		if err := giveTo(dir, cfg.UID, cfg.GID); err != nil {
-			return nil, fmt.Errorf("stats socket %s: cannot give its directory to uid %d gid %d: %w", path, cfg.UID, cfg.GID, err)
-		}
-	} else if cfg.UID >= 0 && !canRemoveIn(dir, cfg.UID, cfg.GID) && cfg.Logf != nil {
-		cfg.Logf("stats socket %s: uid %d will not be able to remove it at exit from %s: give the directory to that user, or put the socket in a directory of its own", path, cfg.UID, dir)
-	}
-	if err := clearPath(path, cfg.Logf); err != nil {
 		return nil, err
 	}
-	ln, err := bind(path)
-	if err != nil {
-		if errors.Is(err, syscall.EADDRINUSE) {
-			return nil, fmt.Errorf("stats socket %s: %w (another tcpeek started at the same time? stop it, or choose another path with -U)", path, err)
-		}
-		return nil, fmt.Errorf("stats socket %s: %w (check the directory's permissions, or choose another path with -U)", path, err)
-	}
-	ln.SetUnlinkOnClose(false) // Close removes the file, if it is still ours
-	s := &Server{
+	return &Server{
 		cfg:            cfg,
 		ln:             ln,
-		maxClients:     MaxClients,
+		file:           file,
+		clients:        newTable(connlimit.Limits{Max: MaxClients, PerKey: MaxClientsPerUID, Reserve: RootReserve}),
 		requestTimeout: RequestTimeout,
 		writeTimeout:   WriteTimeout,
 		quit:           make(chan struct{}),
 		serveDone:      make(chan struct{}),
 		conns:          make(map[*net.UnixConn]struct{}),
-	}
-	if err := s.setOwner(); err != nil {
-		ln.Close()
-		os.Remove(path)
-		return nil, err
-	}
-	return s, nil
-}
-
-// setOwner records the identity of the new socket file, makes sure of its
-// mode and gives it to the configured owner.
-func (s *Server) setOwner() error {
-	path := s.cfg.Path
-	fi, err := os.Lstat(path)
-	if err != nil {
-		return fmt.Errorf("stats socket %s: created but cannot be found: %w", path, err)
-	}
-	st, ok := fi.Sys().(*syscall.Stat_t)
-	if !ok || fi.Mode().Type() != fs.ModeSocket {
-		return fmt.Errorf("stats socket %s: replaced by something else while being created", path)
-	}
-	s.dev, s.ino = st.Dev, st.Ino
-	if fi.Mode().Perm() != SocketMode {
-		// A default ACL on the directory overrides the umask.
-		if err := os.Chmod(path, SocketMode); err != nil {
-			return fmt.Errorf("stats socket %s: cannot set mode %v: %w", path, SocketMode, err)
-		}
-	}
-	if err := giveTo(path, s.cfg.UID, s.cfg.GID); err != nil {
-		return fmt.Errorf("stats socket %s: cannot give it to uid %d gid %d: %w", path, s.cfg.UID, s.cfg.GID, err)
-	}
-	return nil
-}
-
-// giveTo gives path to uid and gid (-1: unchanged) without following a
-// symbolic link. It leaves alone an owner that is already right, so that
-// asking for the current owner needs no privilege.
-func giveTo(path string, uid, gid int) error {
-	if uid == -1 && gid == -1 {
-		return nil
-	}
-	fi, err := os.Lstat(path)
-	if err != nil {
-		return err
-	}
-	if st, ok := fi.Sys().(*syscall.Stat_t); ok {
-		if uid == int(st.Uid) {
-			uid = -1
-		}
-		if gid == int(st.Gid) {
-			gid = -1
-		}
-	}
-	if uid == -1 && gid == -1 {
-		return nil
-	}
-	return os.Lchown(path, uid, gid)
-}
-
-// dedicatedDir tells whether dir holds nothing but the socket (or nothing at
-// all) and is not shared with everyone: a directory of the socket's own,
-// like /var/run/tcpeek, which may be given to the daemon's user.
-func dedicatedDir(dir, name string) bool {
-	fi, err := os.Lstat(dir)
-	if err != nil || !fi.IsDir() || fi.Mode().Perm()&0o002 != 0 || fi.Mode()&fs.ModeSticky != 0 {
-		return false
-	}
-	entries, err := os.ReadDir(dir)
-	if err != nil {
-		return false
-	}
-	for _, e := range entries {
-		if e.Name() != name {
-			return false
-		}
-	}
-	return true
-}
-
-// canRemoveIn tells whether a process of uid and gid may remove its own file
-// from dir, by the directory's owner and mode.
-func canRemoveIn(dir string, uid, gid int) bool {
-	fi, err := os.Stat(dir)
-	if err != nil {
-		return false
-	}
-	st, ok := fi.Sys().(*syscall.Stat_t)
-	if !ok {
-		return true
-	}
-	m := fi.Mode().Perm()
-	switch {
-	case uid == 0 || int(st.Uid) == uid:
-		return m&0o300 == 0o300
-	case gid >= 0 && int(st.Gid) == gid:
-		return m&0o030 == 0o030
-	}
-	return m&0o003 == 0o003 // sticky or not, the socket is the user's own
-}
-
-// makeDir creates dir and its missing parents with mode DirMode, whatever
-// the umask, and reports whether it created dir itself.
-func makeDir(dir string) (created bool, err error) {
-	fi, err := os.Stat(dir)
-	if err == nil {
-		if !fi.IsDir() {
-			return false, fmt.Errorf("%s exists and is not a directory", dir)
-		}
-		return false, nil
-	}
-	if !errors.Is(err, fs.ErrNotExist) {
-		return false, err
-	}
-	if parent := filepath.Dir(dir); parent != dir {
-		if _, err := makeDir(parent); err != nil {
-			return false, err
-		}
-	}
-	if err := os.Mkdir(dir, DirMode); err != nil {
-		if errors.Is(err, fs.ErrExist) {
-			return false, nil // made by someone else meanwhile
-		}
-		return false, err
-	}
-	if err := os.Chmod(dir, DirMode); err != nil {
-		return true, err
-	}
-	return true, nil
-}
-
-// clearPath makes way for the socket: nothing to do if path does not exist;
-// an error if it is not a socket or if a process answers on it; the stale
-// socket is removed otherwise.
-func clearPath(path string, logf func(string, ...any)) error {
-	fi, err := os.Lstat(path)
-	if errors.Is(err, fs.ErrNotExist) {
-		return nil
-	}
-	if err != nil {
-		return fmt.Errorf("stats socket %s: %w", path, err)
-	}
-	if fi.Mode().Type() != fs.ModeSocket {
-		return fmt.Errorf("stats socket %s: the path exists and is not a socket (%s): remove it, or choose another path with -U", path, kind(fi.Mode()))
-	}
-	c, err := net.DialTimeout("unix", path, probeTimeout)
-	if err == nil {
-		c.Close()
-		return fmt.Errorf("tcpeek is already running on %s: stop it first, or give this one another socket with -U", path)
-	}
-	switch {
-	case errors.Is(err, syscall.ECONNREFUSED):
-		if err := os.Remove(path); err != nil && !errors.Is(err, fs.ErrNotExist) {
-			return fmt.Errorf("stats socket %s: cannot remove the stale socket: %w", path, err)
-		}
-		if logf != nil {
-			logf("stats socket %s: removed a stale socket that nobody answered on", path)
-		}
-		return nil
-	case errors.Is(err, fs.ErrNotExist):
-		return nil // removed meanwhile
-	}
-	return fmt.Errorf("stats socket %s: exists and cannot be checked: %w (if no tcpeek runs, remove it)", path, err)
-}
-
-// kind names the type of a file for an error message.
-func kind(m fs.FileMode) string {
-	switch m.Type() {
-	case 0:
-		return "a regular file"
-	case fs.ModeDir:
-		return "a directory"
-	case fs.ModeSymlink:
-		return "a symbolic link"
-	case fs.ModeNamedPipe:
-		return "a named pipe"
-	case fs.ModeDevice, fs.ModeDevice | fs.ModeCharDevice:
-		return "a device"
-	}
-	return "not a socket"
-}
-
-// bind creates the listening socket with mode 0660: the umask is set so
-// that there is no moment when the file is world-writable.
-func bind(path string) (*net.UnixListener, error) {
-	umaskMu.Lock()
-	defer umaskMu.Unlock()
-	old := unix.Umask(0o777 &^ int(SocketMode))
-	defer unix.Umask(old)
-	return net.ListenUnix("unix", &net.UnixAddr{Name: path, Net: "unix"})
+	}, nil
 }
 
 // Path returns the socket's path.
@@ -388,16 +188,16 @@ func (s *Server) Serve() error {
 	}
 	s.serving = true
 	closed := s.closed
-	s.slots = make(chan struct{}, s.maxClients)
 	s.mu.Unlock()
 	defer close(s.serveDone)
 	if closed {
 		return nil
 	}
 	var (
-		backoff time.Duration
-		refused int       // clients refused since the last log line
-		lastLog time.Time // when refused clients were last logged
+		backoff          time.Duration
+		dropped, refused int       // clients dropped and refused since the last log line
+		lastLog          time.Time // when they were last logged
+		lastAccepted     uint64    // s.accepted then
 	)
 	for {
 		c, err := s.ln.AcceptUnix()
@@ -416,30 +216,114 @@ func (s *Server) Serve() error {
 			continue
 		}
 		backoff = 0
-		select {
-		case s.slots <- struct{}{}:
-		default:
-			c.Close()
-			refused++
-			if time.Since(lastLog) >= limitLogInterval {
-				s.logf("stats socket %s: %d clients at once already; refused %d more", s.cfg.Path, s.maxClients, refused)
-				refused, lastLog = 0, time.Now()
-			}
+		s.accepted.Add(1)
+		// What the client has sent already is read now: a client whose
+		// request is in is busy from the start, never dropped for a
+		// newcomer.
+		buf := bufPool.Get().(*[]byte)
+		n, eof := readNow(c, *buf)
+		if n == 0 && eof {
+			bufPool.Put(buf)
+			c.Close() // gone already
 			continue
 		}
-		if !s.track(c) {
+		slot, victim, drop := s.clients.Admit(peerUID(c), c, idle)
+		if drop {
+			victim.Close() // its goroutine ends and leaves the table alone
+			dropped++
+		}
+		if slot == nil {
+			bufPool.Put(buf)
 			c.Close()
-			<-s.slots
+			refused++
+		}
+		if (dropped > 0 || refused > 0) && time.Since(lastLog) >= limitLogInterval {
+			uid, n := s.clients.Heaviest()
+			accepted := s.accepted.Load()
+			s.logf("stats socket %s: %d clients at once, uid %d has %d; since the last such line, %d connections, %d idle clients dropped for newer ones, %d refused (all busy)",
+				s.cfg.Path, s.clients.Len(), uid, n, accepted-lastAccepted, dropped, refused)
+			dropped, refused, lastLog, lastAccepted = 0, 0, time.Now(), accepted
+		}
+		if slot == nil {
+			continue
+		}
+		if eof || n == len(*buf) || bytes.IndexByte((*buf)[:n], '\n') >= 0 {
+			s.clients.Busy(slot)
+		}
+		if !s.track(c) {
+			bufPool.Put(buf)
+			c.Close()
+			s.clients.Release(slot)
 			return nil
 		}
 		s.wg.Add(1)
-		go s.serveClient(c)
+		go s.serveClient(c, slot, buf, n, eof)
 	}
+}
+
+// bufPool holds the buffers that requests are read into.
+var bufPool = sync.Pool{New: func() any {
+	b := make([]byte, protocol.MaxRequestLen+1)
+	return &b
+}}
+
+// readNow reads what c has sent already into buf, without waiting, and
+// tells whether the client has shut down its side.
+func readNow(c *net.UnixConn, buf []byte) (n int, eof bool) {
+	rc, err := c.SyscallConn()
+	if err != nil {
+		return 0, false
+	}
+	rc.Control(func(fd uintptr) {
+		for n < len(buf) {
+			m, err := unix.Read(int(fd), buf[n:])
+			if m > 0 {
+				n += m
+				continue
+			}
+			eof = m == 0 && err == nil
+			return
+		}
+	})
+	return n, eof
+}
+
+// peerUID returns the uid of the process that connected c.
+func peerUID(c *net.UnixConn) uint32 {
+	uid := unknownUID
+	rc, err := c.SyscallConn()
+	if err != nil {
+		return uid
+	}
+	rc.Control(func(fd uintptr) {
+		if cred, err := unix.GetsockoptUcred(int(fd), unix.SOL_SOCKET, unix.SO_PEERCRED); err == nil {
+			uid = cred.Uid
+		}
+	})
+	return uid
+}
+
+// idle tells whether c has nothing to read: a client whose request has
+// arrived, but whose goroutine has not read it yet, is not idle.
+func idle(c *net.UnixConn) bool { return unread(c) == 0 }
+
+// unread returns the number of bytes waiting in c's receive queue.
+func unread(c *net.UnixConn) int {
+	n := 0
+	rc, err := c.SyscallConn()
+	if err != nil {
+		return 0
+	}
+	rc.Control(func(fd uintptr) {
+		n, _ = unix.IoctlGetInt(int(fd), unix.SIOCINQ)
+	})
+	return n
 }
 
 // Close stops accepting clients, disconnects those being served, waits for
 // their goroutines (at most a couple of seconds) and removes the socket
-// file if it is still the one Listen made. Calling Close again does
+// file if it is still the one Listen made; if Serve never ran (a refused
+// start), also the directories Listen made for it. Calling Close again does
 // nothing.
 func (s *Server) Close() error {
 	s.mu.Lock()
@@ -469,29 +353,11 @@ func (s *Server) Close() error {
 	case <-time.After(closeTimeout):
 		s.logf("stats socket %s: clients still being served after %v; closing anyway", s.cfg.Path, closeTimeout)
 	}
-	return s.removeFile()
-}
-
-// removeFile removes the socket file unless it was removed or replaced
-// since Listen made it.
-func (s *Server) removeFile() error {
-	path := s.cfg.Path
-	fi, err := os.Lstat(path)
-	if errors.Is(err, fs.ErrNotExist) {
-		return nil
+	err := s.file.remove(s.cfg.Logf)
+	if !serving && err == nil {
+		s.file.removeDirs()
 	}
-	if err != nil {
-		return fmt.Errorf("stats socket %s: %w", path, err)
-	}
-	st, ok := fi.Sys().(*syscall.Stat_t)
-	if !ok || fi.Mode().Type() != fs.ModeSocket || st.Dev != s.dev || st.Ino != s.ino {
-		s.logf("stats socket %s: replaced by another file since it was made; leaving it", path)
-		return nil
-	}
-	if err := os.Remove(path); err != nil && !errors.Is(err, fs.ErrNotExist) {
-		return fmt.Errorf("stats socket %s: cannot remove it: %w (remove it by hand; the next tcpeek will also replace it)", path, err)
-	}
-	return nil
+	return err
 }
 
 func (s *Server) isClosed() bool {
@@ -524,61 +390,118 @@ func (s *Server) logf(format string, args ...any) {
 	}
 }
 
-// serveClient reads one request from c, answers it and closes c.
-func (s *Server) serveClient(c *net.UnixConn) {
+// serveClient reads the rest of the request from c, buf[:n] holding what
+// was read before (and eof telling whether the client shut down its side
+// after it), answers it and closes c. The client may be dropped for a
+// newcomer while it waits: for its request, or for its answer to be read.
+func (s *Server) serveClient(c *net.UnixConn, slot *connlimit.Slot[uint32, *net.UnixConn], buf *[]byte, n int, eof bool) {
 	defer func() {
+		s.clients.Release(slot)
 		s.untrack(c)
 		c.Close()
-		<-s.slots
 		s.wg.Done()
 	}()
 	c.SetReadDeadline(time.Now().Add(s.requestTimeout))
-	line, err := readLine(c, make([]byte, protocol.MaxRequestLen+1))
+	line, err := readLine(c, *buf, n, eof)
 	answer := protocol.UnknownAnswer
 	switch {
 	case err == nil:
+		if !s.clients.Busy(slot) {
+			bufPool.Put(buf)
+			return // dropped for a newcomer meanwhile
+		}
 		answer = s.answer(line)
-	case !errors.Is(err, errTooLong):
-		return // no full line in time, or the client went away: dropped
+	case errors.Is(err, errTooLong):
+		if !s.clients.Busy(slot) {
+			bufPool.Put(buf)
+			return
+		}
+	default:
+		bufPool.Put(buf)
+		return // no full line in time, dropped, or the client went away
 	}
-	c.SetWriteDeadline(time.Now().Add(s.writeTimeout))
-	if _, err := c.Write(answer); err != nil {
-		return
+	bufPool.Put(buf)
+	// An answer that does not fit in the socket's buffer waits for the
+	// client to read it: meanwhile the client may be dropped for a
+	// newcomer (it is the youngest in line: a client that reads is done
+	// long before its turn comes).
+	sent := writeNow(c, answer)
+	if sent < len(answer) {
+		if !s.clients.Idle(slot) {
+			return
+		}
+		c.SetWriteDeadline(time.Now().Add(s.writeTimeout))
+		if _, err := c.Write(answer[sent:]); err != nil {
+			return
+		}
 	}
-	// Signal EOF, then discard what the client may still send: closing a
-	// UNIX socket with unread input makes the client's read fail with
-	// ECONNRESET instead of ending with EOF.
+	// Signal EOF. Closing a UNIX socket with unread input makes the
+	// client's read fail with ECONNRESET instead of ending with EOF: what
+	// the client still sends is discarded first, within bounds.
 	if c.CloseWrite() != nil {
 		return
 	}
-	c.SetReadDeadline(time.Now().Add(s.requestTimeout))
-	io.CopyN(io.Discard, c, maxDrain)
+	s.clients.Release(slot)
+	if unread(c) == 0 {
+		return
+	}
+	if s.draining.Add(1) <= maxDraining {
+		c.SetReadDeadline(time.Now().Add(s.requestTimeout))
+		io.CopyN(io.Discard, c, maxDrain)
+	}
+	s.draining.Add(-1)
+}
+
+// writeNow writes as much of b to c as its buffer takes, without waiting,
+// and returns how much it wrote.
+func writeNow(c *net.UnixConn, b []byte) int {
+	n := 0
+	rc, err := c.SyscallConn()
+	if err != nil {
+		return 0
+	}
+	rc.Control(func(fd uintptr) {
+		for n < len(b) {
+			m, err := unix.Write(int(fd), b[n:])
+			if m <= 0 || err != nil {
+				return
+			}
+			n += m
+		}
+	})
+	return n
 }
 
 // errTooLong reports a request line longer than protocol.MaxRequestLen.
 var errTooLong = errors.New("request line too long")
 
-// readLine reads from c into buf until an LF, EOF or a full buf. It returns
-// the line with its LF; a line ended by EOF is returned as it is (a client
-// may send its request and shut down its side); a full buf without LF is
-// errTooLong.
-func readLine(c io.Reader, buf []byte) ([]byte, error) {
-	n := 0
+// readLine reads from c into buf, which holds n bytes already, until an LF,
+// EOF or a full buf; eof says that c has reached its end already. It
+// returns the line with its LF; a line ended by EOF is returned as it is
+// (a client may send its request and shut down its side); a full buf
+// without LF is errTooLong.
+func readLine(c io.Reader, buf []byte, n int, eof bool) ([]byte, error) {
+	var err error
+	if eof {
+		err = io.EOF
+	}
+	scanned := 0
 	for {
-		m, err := c.Read(buf[n:])
-		if i := bytes.IndexByte(buf[n:n+m], '\n'); i >= 0 {
-			return buf[:n+i+1], nil
+		if i := bytes.IndexByte(buf[scanned:n], '\n'); i >= 0 {
+			return buf[:scanned+i+1], nil
 		}
-		n += m
-		if n == len(buf) {
+		scanned = n
+		switch {
+		case n == len(buf):
 			return buf[:n], errTooLong
-		}
-		if err == io.EOF {
+		case err == io.EOF:
 			return buf[:n], nil
-		}
-		if err != nil {
+		case err != nil:
 			return nil, err
 		}
+		var m int
+		m, err = c.Read(buf[n:])
+		n += m
 	}
 }
 

@@ -18,6 +18,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/tcpeek/tcpeek/internal/connlimit"
 	"github.com/tcpeek/tcpeek/internal/protocol"
 	"github.com/tcpeek/tcpeek/internal/stats"
 )
@@ -462,39 +463,53 @@ func TestSilentClient(t *testing.T) {
 	}
 }
 
-// TestClientLimit checks that clients beyond the limit are disconnected at
-// once and that a freed slot serves again.
+// TestClientLimit checks that a newcomer to a full server takes the place
+// of the client that has waited longest without a request, which is
+// disconnected without an answer, and that a client with a request is
+// never dropped.
 func TestClientLimit(t *testing.T) {
 	src := newFakeStats(3)
 	s := start(t, testConfig(t, src), func(s *Server) {
-		s.maxClients = 2
-		s.requestTimeout = time.Minute // the silent clients hold their slots
+		s.clients = newTable(connlimit.Limits{Max: 2})
+		s.requestTimeout = time.Minute // the silent clients keep waiting
 	})
 	var silent []net.Conn
-	for range 2 {
+	for i := range 2 {
 		c, err := net.Dial("unix", s.Path())
 		if err != nil {
 			t.Fatal(err)
 		}
 		defer c.Close()
 		silent = append(silent, c)
-	}
-	// The server accepts in order: this one comes after both silent ones.
-	got, err := ask(s.Path(), "GET\n")
-	if got != "" || err != nil && !errors.Is(err, syscall.ECONNRESET) && !errors.Is(err, syscall.EPIPE) {
-		t.Fatalf("client beyond the limit: got %q, %v; want to be disconnected without an answer", got, err)
-	}
-	silent[0].Close()
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		got, _ := ask(s.Path(), "GET\n")
-		if strings.HasPrefix(got, `[{"RX"`) {
-			break
+		// Accepted in order: the first is the oldest.
+		if !waitFor(10*time.Second, func() bool { return s.clients.Len() == i+1 }) {
+			t.Fatalf("silent client %d not taken in within 10 s", i)
 		}
+	}
+	if got := mustAsk(t, s.Path(), "GET\n"); !strings.HasPrefix(got, `[{"RX"`) {
+		t.Fatalf("a client of a full server: %q, want the answer to GET", got)
+	}
+	silent[0].SetReadDeadline(time.Now().Add(10 * time.Second))
+	if b, err := io.ReadAll(silent[0]); len(b) != 0 || err != nil {
+		t.Errorf("the oldest silent client: read %q, %v; want EOF without an answer", b, err)
+	}
+	silent[1].SetReadDeadline(time.Now().Add(50 * time.Millisecond))
+	if _, err := silent[1].Read(make([]byte, 1)); !errors.Is(err, os.ErrDeadlineExceeded) {
+		t.Errorf("the younger silent client: %v; want it still connected", err)
+	}
+}
+
+// waitFor polls cond until it holds or the timeout passes, and tells whether
+// it held.
+func waitFor(timeout time.Duration, cond func() bool) bool {
+	deadline := time.Now().Add(timeout)
+	for !cond() {
 		if time.Now().After(deadline) {
-			t.Fatalf("no answer within 10 s after a slot was freed (last %q)", got)
+			return false
 		}
+		time.Sleep(time.Millisecond)
 	}
+	return true
 }
 
 func TestReadLine(t *testing.T) {
@@ -511,9 +526,34 @@ func TestReadLine(t *testing.T) {
 		{strings.Repeat("x", 7) + "\n", strings.Repeat("x", 7) + "\n", nil},
 	} {
 		// One byte per Read, as a slow client sends it.
-		got, err := readLine(&oneByteReader{s: tt.in}, make([]byte, 8))
+		got, err := readLine(&oneByteReader{s: tt.in}, make([]byte, 8), 0, false)
 		if string(got) != tt.want || !errors.Is(err, tt.err) && err != tt.err {
 			t.Errorf("readLine(%q) = %q, %v; want %q, %v", tt.in, got, err, tt.want, tt.err)
+		}
+	}
+}
+
+// TestReadLineAfterAccept checks readLine with what was read at accept.
+func TestReadLineAfterAccept(t *testing.T) {
+	for _, tt := range []struct {
+		before, rest string
+		eof          bool
+		want         string
+		err          error
+	}{
+		{"GE", "T\n", false, "GET\n", nil},
+		{"GET\n", "", false, "GET\n", nil},
+		{"GET\nSTATS\n", "", false, "GET\n", nil},
+		{"GET", "", true, "GET", nil},
+		{"", "", true, "", nil},
+		{"xxxx", "xxxxxxx", false, "xxxxxxxx", errTooLong},
+		{"xxxxxxxx", "", false, "xxxxxxxx", errTooLong},
+	} {
+		buf := make([]byte, 8)
+		n := copy(buf, tt.before)
+		got, err := readLine(&oneByteReader{s: tt.rest}, buf, n, tt.eof)
+		if string(got) != tt.want || !errors.Is(err, tt.err) && err != tt.err {
+			t.Errorf("readLine(%q then %q, eof %v) = %q, %v; want %q, %v", tt.before, tt.rest, tt.eof, got, err, tt.want, tt.err)
 		}
 	}
 }
@@ -711,14 +751,55 @@ func TestListenOwner(t *testing.T) {
 	if st := fi.Sys().(*syscall.Stat_t); st.Uid != uid || st.Gid != gid {
 		t.Errorf("socket in an existing directory: owner %d:%d, want %d:%d", st.Uid, st.Gid, uid, gid)
 	}
-	// An existing directory of the socket's own (left by an earlier run
-	// as root) goes to the user, who can then remove the socket at exit.
+	// So is an empty one (as an earlier run as root leaves it): tcpeek
+	// gives away only a directory it creates (SPEC §11), and says that the
+	// user will not be able to remove the socket.
 	cfg3 := testConfig(t, newFakeStats(3))
 	cfg3.UID, cfg3.GID = uid, gid
-	start(t, cfg3, nil)
+	var logged []string
+	cfg3.Logf = func(format string, args ...any) { logged = append(logged, fmt.Sprintf(format, args...)) }
+	s3 := start(t, cfg3, nil)
 	fi, _ = os.Lstat(filepath.Dir(cfg3.Path))
-	if st := fi.Sys().(*syscall.Stat_t); st.Uid != uid || st.Gid != gid {
-		t.Errorf("dedicated existing directory: owner %d:%d, want %d:%d", st.Uid, st.Gid, uid, gid)
+	if st := fi.Sys().(*syscall.Stat_t); st.Uid != 0 || st.Gid != 0 {
+		t.Errorf("empty existing directory: owner %d:%d, want it left to 0:0", st.Uid, st.Gid)
+	}
+	if len(logged) != 1 || !strings.Contains(logged[0], "cannot remove it") {
+		t.Errorf("logged %q, want one line saying uid %d cannot remove the socket", logged, uid)
+	}
+	s3.Close() // as root, it can
+	if _, err := os.Lstat(cfg3.Path); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("socket still there after Close: %v", err)
+	}
+}
+
+// TestListenRefusedChangesNothing checks that a start refused because
+// something else is at the socket's path changes the owner of nothing, and
+// that a refused start leaves no directory behind.
+func TestListenRefusedChangesNothing(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("giving the socket to another user needs root")
+	}
+	// The directory holds only a regular file at the socket's path: a
+	// directory "of the socket's own" that an earlier tcpeek gave away.
+	cfg := testConfig(t, newFakeStats(3))
+	cfg.UID, cfg.GID = 4242, 4343
+	if err := os.WriteFile(cfg.Path, []byte("precious\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	dir := filepath.Dir(cfg.Path)
+	before, _ := os.Lstat(dir)
+	if s, err := Listen(cfg); err == nil {
+		s.Close()
+		t.Fatal("Listen succeeded")
+	}
+	after, _ := os.Lstat(dir)
+	b, a := before.Sys().(*syscall.Stat_t), after.Sys().(*syscall.Stat_t)
+	if a.Uid != b.Uid || a.Gid != b.Gid || after.Mode() != before.Mode() {
+		t.Errorf("%s: %v %d:%d after a refused start, was %v %d:%d", dir, after.Mode(), a.Uid, a.Gid, before.Mode(), b.Uid, b.Gid)
+	}
+	fi, _ := os.Lstat(cfg.Path)
+	if st := fi.Sys().(*syscall.Stat_t); st.Uid != 0 || fi.Mode() != 0o600 {
+		t.Errorf("%s: %v uid %d after a refused start, want 0600 uid 0", cfg.Path, fi.Mode(), st.Uid)
 	}
 }
 
@@ -836,8 +917,12 @@ func TestCloseDisconnectsClients(t *testing.T) {
 	}
 }
 
+// TestCloseBeforeServe checks that closing a server that never served (a
+// refused start) removes the socket and the directories made for it.
 func TestCloseBeforeServe(t *testing.T) {
 	cfg := testConfig(t, newFakeStats(3))
+	top := filepath.Join(filepath.Dir(cfg.Path), "run")
+	cfg.Path = filepath.Join(top, "tcpeek", "tcpeek.sock")
 	s, err := Listen(cfg)
 	if err != nil {
 		t.Fatal(err)
@@ -848,8 +933,8 @@ func TestCloseBeforeServe(t *testing.T) {
 	if err := s.Serve(); err != nil {
 		t.Errorf("Serve after Close: %v", err)
 	}
-	if _, err := os.Lstat(cfg.Path); !errors.Is(err, fs.ErrNotExist) {
-		t.Errorf("socket still there after Close: %v", err)
+	if _, err := os.Lstat(top); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("the directories made for the socket are still there after Close: %v", err)
 	}
 }
 
