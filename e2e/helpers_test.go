@@ -89,6 +89,8 @@ func TestHelperProcess(t *testing.T) {
 		err = helperGet(args)
 	case "dataack":
 		err = helperDataAck(args)
+	case "unixproxy":
+		err = helperUnixProxy(args)
 	default:
 		err = fmt.Errorf("unknown job %q", mode)
 	}
@@ -346,6 +348,48 @@ func helperDataAck(args []string) error {
 	}
 	// Reset: SO_LINGER with a zero timeout makes close send an RST.
 	return syscall.SetsockoptLinger(fd, syscall.SOL_SOCKET, syscall.SO_LINGER, &syscall.Linger{Onoff: 1, Linger: 0})
+}
+
+// helperUnixProxy listens on the UNIX socket args[0] and forwards every
+// connection to the TCP address args[1], until stdin reaches its end: a
+// way into the namespace for a client outside it (UNIX socket paths are not
+// in network namespaces). It prints "ready" once it listens.
+func helperUnixProxy(args []string) error {
+	if len(args) != 2 {
+		return fmt.Errorf("want PATH ADDR, got %q", args)
+	}
+	ln, err := net.Listen("unix", args[0])
+	if err != nil {
+		return err
+	}
+	defer ln.Close()
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go proxy(c, func() (net.Conn, error) { return net.Dial("tcp", args[1]) })
+		}
+	}()
+	fmt.Println("ready")
+	_, err = io.Copy(io.Discard, os.Stdin)
+	return err
+}
+
+// proxy copies between c and a connection dial makes, both ways, until
+// either ends.
+func proxy(c net.Conn, dial func() (net.Conn, error)) {
+	defer c.Close()
+	d, err := dial()
+	if err != nil {
+		return
+	}
+	defer d.Close()
+	done := make(chan struct{}, 2)
+	go func() { io.Copy(d, c); done <- struct{}{} }()
+	go func() { io.Copy(c, d); done <- struct{}{} }()
+	<-done
 }
 
 // helperGet gets args[0] over HTTP and copies the body to stdout.
