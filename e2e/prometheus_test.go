@@ -1461,7 +1461,7 @@ func promCheckUnit(t *testing.T, bin string) {
 		t.Fatalf("%s: %d TCPEEK_OPTS lines, want 1", promDefaultsFile, len(opts))
 	}
 	argv := strings.Fields(strings.ReplaceAll(exec1[0], "$TCPEEK_OPTS", strings.Trim(opts[0], `"`)))
-	if argv[0] != "/usr/local/bin/tcpeek" {
+	if argv[0] != "/usr/local/sbin/tcpeek" {
 		t.Errorf("%s: ExecStart runs %s", promUnitFile, argv[0])
 	}
 	promCheckOptions(t, bin, promUnitFile, argv[1:])
@@ -1500,7 +1500,7 @@ func promCheckUnit(t *testing.T, bin string) {
 	// tcpeek just built.
 	dir := t.TempDir()
 	copyPath := filepath.Join(dir, "tcpeek.service")
-	if err := os.WriteFile(copyPath, bytes.ReplaceAll(unit, []byte("/usr/local/bin/tcpeek"), []byte(bin)), 0o644); err != nil {
+	if err := os.WriteFile(copyPath, bytes.ReplaceAll(unit, []byte("/usr/local/sbin/tcpeek"), []byte(bin)), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	cmd := exec.Command(analyze, "verify", copyPath)

@@ -14,11 +14,13 @@ import (
 	"github.com/tcpeek/tcpeek/internal/decode"
 	"github.com/tcpeek/tcpeek/internal/kfilter"
 	"github.com/tcpeek/tcpeek/internal/logging"
+	"github.com/tcpeek/tcpeek/internal/manual"
 	"github.com/tcpeek/tcpeek/internal/netwatch"
+	"github.com/tcpeek/tcpeek/internal/protocol"
 )
 
 // defaultSocket is where the stats socket lives unless -U says otherwise.
-const defaultSocket = "/var/run/tcpeek/tcpeek.sock"
+const defaultSocket = protocol.DefaultSocketPath
 
 // options is the parsed command line.
 type options struct {
@@ -58,60 +60,9 @@ func usagef(format string, args ...any) error {
 	return &usageError{fmt.Sprintf(format, args...)}
 }
 
-const usageText = `Usage: tcpeek [option]... [expression]...
-Watch TCP three-way handshakes and count which succeed, and which fail and how.
-
-Options:
-  -i, --interface=DEV    live capture on DEV; repeatable; 'any' = every
-                         interface; a glob ('veth*') = every matching
-                         interface, present or future (default: the first
-                         up, non-loopback interface with an address)
-  -r, --read=FILE        read a pcap or pcapng file (gzip-compressed too);
-                         '-' reads standard input
-  -u, --user=USER|UID    drop privileges to this user once the capture is open
-  -U, --socket=PATH      stats socket (default ` + defaultSocket + `;
-                         '' disables it; with -r, only when given)
-  -c, --checksum=0|1|2   0 = verify nothing, 1 = IPv4 headers,
-                         2 = IPv4 headers and TCP/ICMP checksums (default 0).
-                         Use 2 for traffic from other hosts only: a capture
-                         file taken on a sending host with checksum offload
-                         holds outgoing packets with wrong checksums
-  -t, --timeout=SEC      handshake timeout in seconds, >= 1 (default 60)
-  -B, --buffer=MB        capture ring size in MiB (default 2)
-  -l, --loglevel=LEVEL   emerg, alert, crit, err, warning, notice, info or
-                         debug (LOG_ prefix and 0-7 accepted; default notice)
-      --syslog           log to syslog when stderr is not a terminal
-  -q, --quiet            no real-time session lines
-      --failures-only    session lines (text or JSON) for failed attempts only
-      --promisc          promiscuous mode
-      --icmp             count ICMP/ICMPv6 destination unreachable as failures
-      --local-net=CIDR   add to the local addresses (repeatable; needed for
-                         RX and TX with -r)
-  -o, --output=text|json text: the original layout on stderr; json: JSON
-                         Lines on stdout, the summary as the last line
-      --web.listen-address=ADDR  serve Prometheus metrics at ADDR/metrics
-      --web.config.file=FILE  TLS and basic authentication for the metrics
-                         listener, in exporter-toolkit's format
-      --max-sessions=N   bound on sessions in progress (default 1048576)
-      --kernel-filter=auto|ebpf|classic  the live kernel filter: ebpf lets
-                         through every segment of a handshake in progress and
-                         nothing of established connections; classic (where
-                         eBPF cannot be loaded) misses handshakes completed
-                         by a data segment; auto: ebpf, else classic (default)
-  -h, --help             show this help and exit
-  -v, --version          show the version and exit
-
-Expressions:
-  [NAME]:DIR@ADDR:PORT[:PORT...][,ADDR:PORT...]
-  DIR is RX (the local host serves), TX (it connects) or ANY. ADDR is *, %,
-  an IPv4 address or network, or an IPv6 one in brackets. PORT is *, %, N or
-  N-M: the server's port. Without NAME, an expression excludes what it
-  matches from every filter.
-    tcpeek -i eth0 web:RX@*:80:443 db:TX@10.0.0.0/8:5432 :RX@*:22
-    tcpeek -r trace.pcap.gz --local-net 192.0.2.0/24 'web6:RX@[2001:db8::/32]:443'
-Without expressions, tcpeek counts in the filters RX and TX (with -r and no
---local-net, in one filter ALL:ANY@*:*).
-`
+// usageText is --help: see internal/manual, which makes the manual page
+// of the same text.
+const usageText = manual.Tcpeek
 
 // parseOptions parses the command line (without the program name).
 func parseOptions(args []string) (*options, error) {

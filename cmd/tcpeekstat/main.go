@@ -16,6 +16,7 @@ import (
 
 	"github.com/spf13/pflag"
 
+	"github.com/tcpeek/tcpeek/internal/manual"
 	"github.com/tcpeek/tcpeek/internal/protocol"
 	versionpkg "github.com/tcpeek/tcpeek/internal/version"
 )
@@ -26,47 +27,9 @@ var version = versionpkg.String()
 // defaultSocket is where tcpeek's stats socket lives unless -U says otherwise.
 const defaultSocket = protocol.DefaultSocketPath
 
-const usageText = `Usage: tcpeekstat [option]...
-Show the counters of a running tcpeek, read from its stats socket.
-
-Options:
-  -U, --socket=PATH        tcpeek's stats socket
-                           (default ` + defaultSocket + `)
-  -j, --json               print the answer as tcpeek sends it, one line of
-                           JSON: the cumulative counters (the GET request),
-                           or with --top the TOP answer
-  -t, --top[=N]            per filter, the N peers with the most failed
-                           attempts since the start and in the last minute,
-                           and the failing services (N from 1 to 1000,
-                           default 10; write -t20 or --top=20)
-  -w, --watch              a live view, redrawn every interval: per filter
-                           the attempts, successes and failures by cause per
-                           second and the failure % over the interval, the
-                           handshake p50 and p99 since the start, and the top
-                           failing peers of the last minute; q or Ctrl+C
-                           quits. When the output is not a terminal: one
-                           table per interval
-      --interval=DURATION  --watch's interval: seconds (2, 0.5) or a
-                           duration (500ms, 1m); from 0.1s to 1h (default 1s)
-  -g, --gmetric            send the changes since the previous -g to Ganglia:
-                           one gmetric call per filter and counter
-                           (tcpeek_FILTER_success_total, ..._dupsyn,
-                           ..._dupsynack, tcpeek_FILTER_failure_total,
-                           ..._timeout, ..._reject, ..._unreach, ..._abort);
-                           the REFRESH request
-      --gmetric-path=PATH  the gmetric program (default: gmetric on PATH)
-      --gmetric-conf=FILE  gmetric's configuration (passed as gmetric -c FILE;
-                           default: gmetric's own)
-  -h, --help               show this help and exit
-  -v, --version            show the version and exit
-
-Without -j, -t, -w or -g, tcpeekstat prints a table of every filter's
-counters. Times are local.
-Exit status: 0 if all went well (also when --watch ends by q, Ctrl+C,
-SIGTERM or a closed output), 1 if tcpeek does not answer (--watch: at its
-start; later it asks again every interval) or gmetric fails, 2 for a
-mistake on the command line.
-`
+// usageText is --help: see internal/manual, which makes the manual page
+// of the same text.
+const usageText = manual.Tcpeekstat
 
 func main() {
 	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
