@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/cilium/ebpf"
+	"github.com/cilium/ebpf/asm"
 )
 
 // EBPF is the stateful eBPF socket filter. Its map of handshakes in progress
@@ -133,13 +134,19 @@ func NewEBPF(cfg Config) (*EBPF, error) {
 		return nil, loadError("creating the eBPF maps", err)
 	}
 	timeout := int64((cfg.Timeout + timeoutSlack + (1<<tsShift - 1)) >> tsShift)
-	spec := &ebpf.ProgramSpec{
-		Name:         "tcpeek_filter",
-		Type:         ebpf.SocketFilter,
-		License:      "MIT",
-		Instructions: ebpfProgram(e.tuples.FD(), e.ifaces.FD(), e.control.FD(), min(timeout, 1<<31-1)),
+	// The coarse clock where the kernel has it (5.11), the fine one else.
+	for _, clock := range []asm.BuiltinFunc{asm.FnKtimeGetCoarseNs, asm.FnKtimeGetNs} {
+		spec := &ebpf.ProgramSpec{
+			Name:         "tcpeek_filter",
+			Type:         ebpf.SocketFilter,
+			License:      "MIT",
+			Instructions: ebpfProgram(e.tuples.FD(), e.ifaces.FD(), e.control.FD(), min(timeout, 1<<31-1), clock),
+		}
+		e.prog, err = ebpf.NewProgramWithOptions(spec, ebpf.ProgramOptions{LogSizeStart: 1 << 20})
+		if err == nil {
+			break
+		}
 	}
-	e.prog, err = ebpf.NewProgramWithOptions(spec, ebpf.ProgramOptions{LogSizeStart: 1 << 20})
 	if err != nil {
 		e.Close()
 		return nil, loadError("loading the eBPF program", err)
