@@ -13,6 +13,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/tcpeek/tcpeek/internal/testutil"
 )
 
 // floodStats is what the flood test reads of STATS.
@@ -77,7 +79,7 @@ func TestLiveSYNFlood(t *testing.T) {
 		}
 		return st
 	}
-	rssStart := rssKiB(d.pid())
+	rssStart := testutil.RSSKiB(d.pid())
 
 	// The flood, to the open port and to a closed one.
 	var floods []*process
@@ -120,7 +122,7 @@ func TestLiveSYNFlood(t *testing.T) {
 		outcomes[fmt.Sprintf("%d %s", remote.Port(), out)]++
 		mu.Unlock()
 	}
-	peak := rssKiB(d.pid())
+	peak := testutil.RSSKiB(d.pid())
 	for i := range timedOut {
 		wg.Add(1)
 		go dial(uint16(40000+i), netip.AddrPortFrom(addrA4, 82), 10*time.Second)
@@ -132,10 +134,10 @@ func TestLiveSYNFlood(t *testing.T) {
 			wg.Add(1)
 			dial(uint16(42000+i), netip.AddrPortFrom(addrA4, 81), 5*time.Second)
 		}
-		peak = max(peak, rssKiB(d.pid()))
+		peak = max(peak, testutil.RSSKiB(d.pid()))
 	}
 	wg.Wait()
-	peak = max(peak, rssKiB(d.pid()))
+	peak = max(peak, testutil.RSSKiB(d.pid()))
 	stopFloods()
 	want := map[string]int{"80 connected": real, "81 refused": refused, "82 timeout": timedOut}
 	for k, v := range want {
@@ -166,7 +168,7 @@ func TestLiveSYNFlood(t *testing.T) {
 	// The memory comes back near where it was within a minute and a half.
 	var now int
 	back := waitFor(90*time.Second, func() bool {
-		now = rssKiB(d.pid())
+		now = testutil.RSSKiB(d.pid())
 		return now <= rssStart+max((peak-rssStart)/4, 16<<10)
 	})
 	t.Logf("RSS after the flood: %d KiB", now)

@@ -3,16 +3,9 @@
 package e2e
 
 import (
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
-	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/pem"
 	"fmt"
 	"io"
-	"math/big"
 	"net"
 	"net/http"
 	"os"
@@ -28,6 +21,7 @@ import (
 	"golang.org/x/crypto/bcrypt"
 
 	"github.com/tcpeek/tcpeek/internal/metrics"
+	"github.com/tcpeek/tcpeek/internal/testutil"
 )
 
 // startMetricsDaemon runs tcpeek -r - with args, its input a pipe that
@@ -102,7 +96,7 @@ func TestMetricsIdleConnections(t *testing.T) {
 		return err == nil && code == 200, fmt.Sprint(code, err)
 	})
 	pid := d.cmd.Process.Pid
-	baseFDs, baseRSS := openFDs(pid), rssKiB(pid)
+	baseFDs, baseRSS := testutil.OpenFDs(pid), testutil.RSSKiB(pid)
 
 	began := time.Now()
 	startHardenHelper(t, nil, "idlers", addr, strconv.Itoa(idlers))
@@ -116,7 +110,7 @@ func TestMetricsIdleConnections(t *testing.T) {
 		if err != nil || code != 200 || !strings.Contains(body, "tcpeek_handshakes_total") {
 			t.Errorf("scrape %d with %d idle connections held: %d, %v", i, idlers, code, err)
 		}
-		maxFDs, maxRSS = max(maxFDs, openFDs(pid)), max(maxRSS, rssKiB(pid))
+		maxFDs, maxRSS = max(maxFDs, testutil.OpenFDs(pid)), max(maxRSS, testutil.RSSKiB(pid))
 	}
 	slices.Sort(times)
 	t.Logf("%d idle connections held: %d scrapes, p50 %v, max %v; tcpeek: at most %d file descriptors (%d before), RSS at most %d KiB (%d before)",
@@ -177,44 +171,19 @@ func TestMetricsSlowloris(t *testing.T) {
 func TestMetricsTLSBasicAuth(t *testing.T) {
 	t.Parallel()
 	dir := shortTempDir(t)
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(1),
-		Subject:      pkix.Name{CommonName: "tcpeek e2e"},
-		NotBefore:    time.Now().Add(-time.Hour),
-		NotAfter:     time.Now().Add(time.Hour),
-		KeyUsage:     x509.KeyUsageDigitalSignature,
-		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-		IPAddresses:  []net.IP{net.IPv4(127, 0, 0, 1)},
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	kb, err := x509.MarshalECPrivateKey(key)
-	if err != nil {
-		t.Fatal(err)
-	}
+	pool := testutil.WriteCert(t, dir)
 	hash, err := bcrypt.GenerateFromPassword([]byte("s3cret"), bcrypt.MinCost)
 	if err != nil {
 		t.Fatal(err)
 	}
 	for name, content := range map[string][]byte{
-		"cert.pem": pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}),
-		"key.pem":  pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kb}),
-		"web.yml":  fmt.Appendf(nil, "tls_server_config:\n  cert_file: cert.pem\n  key_file: key.pem\nbasic_auth_users:\n  prometheus: %s\n", hash),
-		"bad.yml":  []byte("tls_server_config:\n  cert_file: cert.pem\n  key_file: nokey.pem\n"),
+		"web.yml": fmt.Appendf(nil, "tls_server_config:\n  cert_file: cert.pem\n  key_file: key.pem\nbasic_auth_users:\n  prometheus: %s\n", hash),
+		"bad.yml": []byte("tls_server_config:\n  cert_file: cert.pem\n  key_file: nokey.pem\n"),
 	} {
 		if err := os.WriteFile(filepath.Join(dir, name), content, 0o600); err != nil {
 			t.Fatal(err)
 		}
 	}
-	cert, _ := x509.ParseCertificate(der)
-	pool := x509.NewCertPool()
-	pool.AddCert(cert)
 
 	d, addr := startMetricsDaemon(t, "--web.config.file", filepath.Join(dir, "web.yml"))
 	url := "https://" + addr + "/metrics"

@@ -21,6 +21,7 @@ import (
 
 	"github.com/tcpeek/tcpeek/internal/server"
 	"github.com/tcpeek/tcpeek/internal/server/servertest"
+	"github.com/tcpeek/tcpeek/internal/testutil"
 )
 
 // hardenEnv turns the test binary into a helper of the hardening tests
@@ -204,24 +205,6 @@ func nobody(t *testing.T) *syscall.Credential {
 	return &syscall.Credential{Uid: uint32(uid), Gid: uint32(gid)}
 }
 
-// openFDs returns the number of open file descriptors of process pid.
-func openFDs(pid int) int {
-	es, _ := os.ReadDir(fmt.Sprintf("/proc/%d/fd", pid))
-	return len(es)
-}
-
-// rssKiB returns the resident set size of process pid, in KiB.
-func rssKiB(pid int) int {
-	b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
-	for _, line := range strings.Split(string(b), "\n") {
-		if v, ok := strings.CutPrefix(line, "VmRSS:"); ok {
-			n, _ := strconv.Atoi(strings.TrimSuffix(strings.TrimSpace(v), " kB"))
-			return n
-		}
-	}
-	return 0
-}
-
 // TestLiveSocketStarvation runs tcpeek -u nobody, as the README suggests,
 // and attacks its stats socket as nobody in every way of SPEC §7 at once:
 // idle connections, reconnections as fast as one process can, megabytes
@@ -237,7 +220,7 @@ func TestLiveSocketStarvation(t *testing.T) {
 	sock := filepath.Join(shortTempDir(t), "run", "tcpeek.sock")
 	d := l.startDaemon(sock, "-u", "nobody", "-q")
 	pid := d.pid()
-	baseFDs, baseRSS := openFDs(pid), rssKiB(pid)
+	baseFDs, baseRSS := testutil.OpenFDs(pid), testutil.RSSKiB(pid)
 
 	startHardenHelper(t, cred, "attack", sock, strings.Join(servertest.Modes, ","), strconv.Itoa(server.MaxClientsPerUID))
 	var (
@@ -253,7 +236,7 @@ func TestLiveSocketStarvation(t *testing.T) {
 		if err != nil || !strings.HasPrefix(string(b), `{"version":`) {
 			failures = append(failures, fmt.Sprintf("request %d: %q, %v", i, b, err))
 		}
-		maxFDs, maxRSS = max(maxFDs, openFDs(pid)), max(maxRSS, rssKiB(pid))
+		maxFDs, maxRSS = max(maxFDs, testutil.OpenFDs(pid)), max(maxRSS, testutil.RSSKiB(pid))
 	}
 	slices.Sort(times)
 	p50, p99 := times[len(times)/2], times[len(times)*99/100]

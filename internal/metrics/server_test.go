@@ -2,16 +2,9 @@ package metrics
 
 import (
 	"bufio"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
-	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/pem"
 	"fmt"
 	"io"
-	"math/big"
 	"net"
 	"net/http"
 	"net/netip"
@@ -29,6 +22,7 @@ import (
 	"golang.org/x/crypto/bcrypt"
 
 	"github.com/tcpeek/tcpeek/internal/connlimit"
+	"github.com/tcpeek/tcpeek/internal/testutil"
 )
 
 // idlersEnv makes the test binary a process that holds idle connections
@@ -180,24 +174,6 @@ func TestServer(t *testing.T) {
 	}
 }
 
-// fdCount returns the number of open file descriptors of this process.
-func fdCount() int {
-	es, _ := os.ReadDir("/proc/self/fd")
-	return len(es)
-}
-
-// rssKB returns the resident set size of this process in KiB.
-func rssKB() int {
-	b, _ := os.ReadFile("/proc/self/status")
-	for _, line := range strings.Split(string(b), "\n") {
-		if v, ok := strings.CutPrefix(line, "VmRSS:"); ok {
-			n, _ := strconv.Atoi(strings.TrimSuffix(strings.TrimSpace(v), " kB"))
-			return n
-		}
-	}
-	return 0
-}
-
 // TestIdleConnections holds 10,000 idle TCP connections to the server,
 // from another process, and scrapes meanwhile: every scrape succeeds, and
 // the server's file descriptors and memory stay bounded.
@@ -215,7 +191,7 @@ func TestIdleConnections(t *testing.T) {
 	url := "http://" + srv.Addr() + "/metrics"
 	get(t, c, url) // the first scrape's allocations are not the idlers'
 	c.CloseIdleConnections()
-	baseFDs, baseRSS := fdCount(), rssKB()
+	baseFDs, baseRSS := testutil.OpenFDs(0), testutil.RSSKiB(0)
 
 	exe, err := os.Executable()
 	if err != nil {
@@ -250,7 +226,7 @@ func TestIdleConnections(t *testing.T) {
 		}
 		times = append(times, time.Since(began))
 		c.CloseIdleConnections()
-		maxFDs, maxRSS = max(maxFDs, fdCount()), max(maxRSS, rssKB())
+		maxFDs, maxRSS = max(maxFDs, testutil.OpenFDs(0)), max(maxRSS, testutil.RSSKiB(0))
 	}
 	for done := false; !done; {
 		select {
@@ -341,7 +317,7 @@ func TestNewcomerTakesIdlePlace(t *testing.T) {
 	}
 	defer busy.Close()
 	io.WriteString(busy, "GET /block HTTP/1.1\r\nHost: x\r\n\r\n")
-	if !waitFor(10*time.Second, func() bool { return srv.guard.t.Len() == 1 && srv.guard.t.IdleLen() == 0 }) {
+	if !testutil.WaitFor(10*time.Second, func() bool { return srv.guard.t.Len() == 1 && srv.guard.t.IdleLen() == 0 }) {
 		t.Fatal("the blocked request is not being served")
 	}
 	idle, err := net.Dial("tcp", srv.Addr())
@@ -349,7 +325,7 @@ func TestNewcomerTakesIdlePlace(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer idle.Close()
-	if !waitFor(10*time.Second, func() bool { return srv.guard.t.Len() == 2 }) {
+	if !testutil.WaitFor(10*time.Second, func() bool { return srv.guard.t.Len() == 2 }) {
 		t.Fatal("the idle connection was not taken in")
 	}
 	c := &http.Client{Timeout: 10 * time.Second}
@@ -366,65 +342,12 @@ func TestNewcomerTakesIdlePlace(t *testing.T) {
 	}
 }
 
-// waitFor polls cond until it holds or the timeout passes, and tells whether
-// it held.
-func waitFor(timeout time.Duration, cond func() bool) bool {
-	deadline := time.Now().Add(timeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			return false
-		}
-		time.Sleep(time.Millisecond)
-	}
-	return true
-}
-
-// writeTLS writes a self-signed certificate for 127.0.0.1 and its key to
-// dir, and returns a pool that trusts it.
-func writeTLS(t *testing.T, dir string) *x509.CertPool {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(1),
-		Subject:      pkix.Name{CommonName: "tcpeek test"},
-		NotBefore:    time.Now().Add(-time.Hour),
-		NotAfter:     time.Now().Add(time.Hour),
-		KeyUsage:     x509.KeyUsageDigitalSignature,
-		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-		IPAddresses:  []net.IP{net.IPv4(127, 0, 0, 1)},
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	kb, err := x509.MarshalECPrivateKey(key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(filepath.Join(dir, "cert.pem"), pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(filepath.Join(dir, "key.pem"), pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kb}), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	cert, err := x509.ParseCertificate(der)
-	if err != nil {
-		t.Fatal(err)
-	}
-	pool := x509.NewCertPool()
-	pool.AddCert(cert)
-	return pool
-}
-
 // TestTLSBasicAuth serves with a web configuration file that asks for TLS
 // and basic authentication, in exporter-toolkit's format, and scrapes with
 // and without the password.
 func TestTLSBasicAuth(t *testing.T) {
 	dir := t.TempDir()
-	pool := writeTLS(t, dir)
+	pool := testutil.WriteCert(t, dir)
 	hash, err := bcrypt.GenerateFromPassword([]byte("s3cret"), bcrypt.MinCost)
 	if err != nil {
 		t.Fatal(err)
@@ -497,7 +420,7 @@ basic_auth_users:
 // cannot use, naming the file and the problem, before it listens.
 func TestBadWebConfig(t *testing.T) {
 	dir := t.TempDir()
-	writeTLS(t, dir)
+	testutil.WriteCert(t, dir)
 	write := func(name, content string) string {
 		p := filepath.Join(dir, name)
 		if err := os.WriteFile(p, []byte(content), 0o600); err != nil {

@@ -21,6 +21,7 @@ import (
 	"github.com/tcpeek/tcpeek/internal/connlimit"
 	"github.com/tcpeek/tcpeek/internal/protocol"
 	"github.com/tcpeek/tcpeek/internal/stats"
+	"github.com/tcpeek/tcpeek/internal/testutil"
 )
 
 // fakeStats is a Snapshot source whose counters the tests change.
@@ -482,7 +483,7 @@ func TestClientLimit(t *testing.T) {
 		defer c.Close()
 		silent = append(silent, c)
 		// Accepted in order: the first is the oldest.
-		if !waitFor(10*time.Second, func() bool { return s.clients.Len() == i+1 }) {
+		if !testutil.WaitFor(10*time.Second, func() bool { return s.clients.Len() == i+1 }) {
 			t.Fatalf("silent client %d not taken in within 10 s", i)
 		}
 	}
@@ -497,19 +498,6 @@ func TestClientLimit(t *testing.T) {
 	if _, err := silent[1].Read(make([]byte, 1)); !errors.Is(err, os.ErrDeadlineExceeded) {
 		t.Errorf("the younger silent client: %v; want it still connected", err)
 	}
-}
-
-// waitFor polls cond until it holds or the timeout passes, and tells whether
-// it held.
-func waitFor(timeout time.Duration, cond func() bool) bool {
-	deadline := time.Now().Add(timeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			return false
-		}
-		time.Sleep(time.Millisecond)
-	}
-	return true
 }
 
 func TestReadLine(t *testing.T) {

@@ -21,6 +21,7 @@ import (
 	"github.com/tcpeek/tcpeek/internal/connlimit"
 	"github.com/tcpeek/tcpeek/internal/protocol"
 	"github.com/tcpeek/tcpeek/internal/server/servertest"
+	"github.com/tcpeek/tcpeek/internal/testutil"
 )
 
 // attackEnv makes the test binary an attacker of the stats socket instead
@@ -160,12 +161,6 @@ func percentile(sorted []time.Duration, p float64) time.Duration {
 	return sorted[min(len(sorted)-1, int(float64(len(sorted))*p/100))]
 }
 
-// fdCount returns the number of open file descriptors of this process.
-func fdCount() int {
-	es, _ := os.ReadDir("/proc/self/fd")
-	return len(es)
-}
-
 // peak samples f every few milliseconds until stop is called, which
 // returns the highest value seen.
 func peak(f func() int) (stop func() int) {
@@ -204,9 +199,9 @@ func TestStarvation(t *testing.T) {
 			cfg := testConfig(t, newFakeStats(3))
 			cfg.Logf = nil // the attack's rate-limited lines are expected
 			s := start(t, cfg, nil)
-			baseFDs := fdCount()
+			baseFDs := testutil.OpenFDs(0)
 			startAttacker(t, exe, s.Path(), modes, nil)
-			fds := peak(fdCount)
+			fds := peak(func() int { return testutil.OpenFDs(0) })
 			held := peak(s.clients.Len)
 			accepted, began := s.accepted.Load(), time.Now()
 			times, failures := goodClient(s.Path(), starveRequests)
@@ -327,7 +322,7 @@ func TestNoReaderGivesWay(t *testing.T) {
 	}
 	// Once part of the answer is there, the server waits for the rest to
 	// be read.
-	if !waitFor(10*time.Second, func() bool { return unread(noReader.(*net.UnixConn)) > 0 && s.clients.IdleLen() == 1 }) {
+	if !testutil.WaitFor(10*time.Second, func() bool { return unread(noReader.(*net.UnixConn)) > 0 && s.clients.IdleLen() == 1 }) {
 		t.Fatal("the server did not wait for the answer to TOP 1000 to be read within 10 s")
 	}
 	silent, err := net.Dial("unix", s.Path())
@@ -335,7 +330,7 @@ func TestNoReaderGivesWay(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer silent.Close()
-	if !waitFor(10*time.Second, func() bool { return s.clients.Len() == 2 }) {
+	if !testutil.WaitFor(10*time.Second, func() bool { return s.clients.Len() == 2 }) {
 		t.Fatalf("%d clients held, want 2", s.clients.Len())
 	}
 	began := time.Now()
