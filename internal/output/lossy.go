@@ -69,35 +69,15 @@ func (l *LossyWriter) SetReport(report func(lines uint64)) {
 
 // Write queues p, or drops it if the queue has no room for it. It returns
 // the first error that writing to the underlying writer returned, if any.
-func (l *LossyWriter) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if l.err != nil {
-		return 0, l.err
-	}
-	if l.closed {
-		n, err := l.w.Write(p)
-		l.err = err
-		return n, err
-	}
-	if len(l.queue)+len(p) > l.max {
-		n := uint64(bytes.Count(p, []byte{'\n'}))
-		l.dropped += n
-		l.total += n
-		return len(p), nil
-	}
-	l.queue = append(l.queue, p...)
-	select {
-	case l.wake <- struct{}{}:
-	default:
-	}
-	return len(p), nil
-}
+func (l *LossyWriter) Write(p []byte) (int, error) { return l.enqueue(p, false) }
 
 // WriteAll queues p whatever the room left in the queue: for the few lines
 // at the end (the summary) that must not be dropped for want of room. It
 // never waits; it returns the first error of the underlying writer.
-func (l *LossyWriter) WriteAll(p []byte) (int, error) {
+func (l *LossyWriter) WriteAll(p []byte) (int, error) { return l.enqueue(p, true) }
+
+// enqueue is Write, or WriteAll if all.
+func (l *LossyWriter) enqueue(p []byte, all bool) (int, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if l.err != nil {
@@ -107,6 +87,12 @@ func (l *LossyWriter) WriteAll(p []byte) (int, error) {
 		n, err := l.w.Write(p)
 		l.err = err
 		return n, err
+	}
+	if !all && len(l.queue)+len(p) > l.max {
+		n := uint64(bytes.Count(p, []byte{'\n'}))
+		l.dropped += n
+		l.total += n
+		return len(p), nil
 	}
 	l.queue = append(l.queue, p...)
 	select {
