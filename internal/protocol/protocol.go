@@ -66,12 +66,12 @@ type Filter struct {
 
 // Capture holds the counters of the packet source and the decoder.
 type Capture struct {
-	Packets      uint64 `json:"packets"`      // frames received
-	Drops        uint64 `json:"drops"`        // dropped by the kernel (buffer full)
-	IfDrops      uint64 `json:"ifdrops"`      // dropped by the interface or its driver
-	BadChecksum  uint64 `json:"bad_checksum"` // dropped for a wrong checksum (-c)
-	Duplicates   uint64 `json:"duplicates"`   // SYN and SYN/ACK capture copies
-	KernelFilter string `json:"kernel_filter,omitempty"`
+	Packets      uint64 `json:"packets"`       // frames received
+	Drops        uint64 `json:"drops"`         // dropped by the kernel (buffer full)
+	IfDrops      uint64 `json:"ifdrops"`       // dropped by the interface or its driver
+	BadChecksum  uint64 `json:"bad_checksum"`  // dropped for a wrong checksum (-c)
+	Duplicates   uint64 `json:"duplicates"`    // SYN and SYN/ACK capture copies
+	KernelFilter string `json:"kernel_filter"` // ebpf or classic; none when reading a file
 }
 
 // Sessions holds the counters of the session table.

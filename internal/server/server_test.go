@@ -197,7 +197,7 @@ func TestRequests(t *testing.T) {
 		filterStats("RX", `"*:*"`, 10, `{"count":1,"p50":10.5,"p90":10.9,"p99":10.99,"max":11}`) + "," +
 		filterStats("TX", `"*:*"`, 110, `{"count":1,"p50":110.5,"p90":110.9,"p99":110.99,"max":111}`) + "," +
 		strings.Replace(filterStats("web", `"*:80","*:443"`, 210, `{"count":1,"p50":205.5,"p90":209.9,"p99":210.89,"max":211}`), `"direction":"we"`, `"direction":"RX"`, 1) +
-		`],"pending":0,"capture":{"packets":1010,"drops":12,"ifdrops":13,"bad_checksum":14,"duplicates":15},` +
+		`],"pending":0,"capture":{"packets":1010,"drops":12,"ifdrops":13,"bad_checksum":14,"duplicates":15,"kernel_filter":"none"},` +
 		`"sessions":{"in_progress":16,"max":1048576,"overflow":0,"displaced":0,"evicted":0}}` + "\n"
 	top := `{"now":"2024-05-06T07:09:39.000000000Z","filters":[{"name":"RX","direction":"RX","since_start":[{"peer":"192.0.2.7","port":80,"failures":3,"timeout":1,"reject":2,"unreach":0,"abort":0,"error":0,"last":"2024-05-06T07:09:00.000000000Z"}],"last_minute":[],"services":[{"port":80,"failures":%d}]}]}` + "\n"
 

@@ -350,6 +350,9 @@ func (s *Snapshot) Answer(version string) *protocol.StatsAnswer {
 		Capture:  s.Capture,
 		Sessions: s.Sessions,
 	}
+	if a.Capture.KernelFilter == "" {
+		a.Capture.KernelFilter = "none" // reading a file
+	}
 	for i := range s.Filters {
 		f := &s.Filters[i]
 		rules := f.Rules
