@@ -441,7 +441,7 @@ func TestEBPFExpiry(t *testing.T) {
 	}{
 		{"fresh", 0, true},
 		{"just within", limit - 50, true}, // 50 units: more than the test takes
-		{"expired", limit + 10, false}, // 10 units: more than a clock tick
+		{"expired", limit + 10, false},    // 10 units: more than a clock tick
 		{"long expired", 1 << 30, false},
 	} {
 		clearTuples(t, e)
