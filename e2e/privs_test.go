@@ -203,3 +203,31 @@ func TestRefusedStartChangesNothing(t *testing.T) {
 		t.Errorf("%s changed: %q, %v", file, b, err)
 	}
 }
+
+// TestSocketDirNotWritable starts tcpeek as a user with CAP_NET_RAW, as a
+// new user tries it, with the socket's directory where it may not create
+// it (the default /var/run/tcpeek is root's): it exits 1 with a message
+// that says what to do, -U '' among it.
+func TestSocketDirNotWritable(t *testing.T) {
+	t.Parallel()
+	requireLab(t)
+	cred := nobody(t)
+	setpriv, err := exec.LookPath("setpriv")
+	if err != nil {
+		t.Skip("needs setpriv (Debian package util-linux) to start tcpeek with ambient capabilities")
+	}
+	bin := executableCopy(t, requireTools(t).tcpeek)
+	l := newLab(t)
+	sock := filepath.Join(shortTempDir(t), "run", "tcpeek", "tcpeek.sock") // root's directory, 0755
+	cmd := exec.Command("ip", "netns", "exec", l.a, setpriv,
+		"--reuid", strconv.Itoa(int(cred.Uid)), "--regid", strconv.Itoa(int(cred.Gid)), "--clear-groups",
+		"--inh-caps", "+net_raw", "--ambient-caps", "+net_raw",
+		bin, "-i", "veth-a", "-U", sock, "-q")
+	p := l.start("tcpeek as nobody", cmd, false)
+	if code := waitExit(t, p); code != 1 {
+		t.Fatalf("exit %d, want 1; stderr:\n%s", code, p.stderr.String())
+	}
+	if msg := p.stderr.String(); !strings.Contains(msg, "permission denied") || !strings.Contains(msg, "-U ''") {
+		t.Errorf("stderr %q: want the cause and the hint to run with -U ''", msg)
+	}
+}

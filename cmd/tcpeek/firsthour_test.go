@@ -86,9 +86,9 @@ func TestFirstHour(t *testing.T) {
 			t.Errorf("status %d, stderr:\n%s", r.status, r.stderr)
 		}
 	})
-	t.Run("-l debug logs the filters and local networks", func(t *testing.T) {
+	t.Run("-l debug logs the filters, the local networks and the table's size", func(t *testing.T) {
 		r := runTcpeek(t, nil, "-q", "-l", "debug", "-r", examplePath, "--local-net", "192.0.2.0/24", "web:RX@*:80:443", ":ANY@*:22")
-		for _, want := range []string{"filter RX: RX *:*", "filter web: RX *:80:443", "exclusion: ANY *:22", "local networks: 192.0.2.0/24"} {
+		for _, want := range []string{"filter RX: RX *:*", "filter web: RX *:80:443", "exclusion: ANY *:22", "local networks: 192.0.2.0/24", "session table: "} {
 			if !strings.Contains(r.stderr, want) {
 				t.Errorf("stderr does not say %q:\n%s", want, r.stderr)
 			}

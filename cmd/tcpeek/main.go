@@ -171,6 +171,7 @@ func newMonitor(o *options, set *filter.Set, log *logging.Logger, out *outputs, 
 		ICMP:        o.icmp,
 		Checksum:    o.checksum,
 		Warnf:       log.Warnf,
+		Debugf:      log.Debugf,
 		SinkFailed:  m.sinkFailed,
 	}
 	switch {

@@ -80,8 +80,9 @@ type Config struct {
 	// SinkFailed, if not nil, is called once, on the pipeline's goroutine,
 	// with the Sink's first error; the pipeline counts on without it.
 	SinkFailed func(error)
-	// Warnf logs a warning (may be nil).
-	Warnf func(format string, args ...any)
+	// Warnf logs a warning, Debugf what only -l debug shows (either may
+	// be nil).
+	Warnf, Debugf func(format string, args ...any)
 	// Seed seeds the classifier's hash (0: random); for tests.
 	Seed uint64
 }
@@ -112,6 +113,7 @@ type Pipeline struct {
 	lastFull, lastDrop               time.Time // when they were last reported
 	reportedDisplaced, reportedDrops uint64
 	peakMemory                       int         // the table's memory since it was last given back
+	loggedMemory                     int         // the table's memory when last logged
 	freeing                          atomic.Bool // a FreeOSMemory runs
 }
 
@@ -193,6 +195,10 @@ func (p *Pipeline) report(now time.Time, c stats.Capture, ss stats.Sessions) {
 	mem := p.cls.Memory()
 	if mem > p.peakMemory {
 		p.peakMemory = mem
+	}
+	if p.cfg.Debugf != nil && (mem >= 2*p.loggedMemory || mem <= p.loggedMemory/2) {
+		p.cfg.Debugf("session table: %d KiB for %d sessions in progress", mem>>10, ss.InProgress)
+		p.loggedMemory = mem
 	}
 	if p.peakMemory-mem >= freeAfter && !p.freeing.Load() {
 		p.peakMemory = mem

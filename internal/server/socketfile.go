@@ -63,6 +63,10 @@ func createSocket(cfg Config) (_ *net.UnixListener, _ *socketFile, err error) {
 	}()
 	dir := filepath.Dir(path)
 	if f.made, err = makeDir(dir); err != nil {
+		if errors.Is(err, fs.ErrPermission) {
+			// A user with CAP_NET_RAW but no right in /var/run.
+			return nil, nil, fmt.Errorf("stats socket %s: cannot create its directory: %w (run as root, give a directory you may write with -U PATH, or run without the socket: -U '')", path, err)
+		}
 		return nil, nil, fmt.Errorf("stats socket %s: cannot create its directory: %w", path, err)
 	}
 	if err := clearPath(path, cfg.Logf); err != nil {
