@@ -207,7 +207,7 @@ func TestRefusedStartChangesNothing(t *testing.T) {
 // TestSocketDirNotWritable starts tcpeek as a user with CAP_NET_RAW, as a
 // new user tries it, with the socket's directory where it may not create
 // it (the default /var/run/tcpeek is root's): it exits 1 with a message
-// that says what to do, -U '' among it.
+// that says what to do, -U ” among it.
 func TestSocketDirNotWritable(t *testing.T) {
 	t.Parallel()
 	requireLab(t)
